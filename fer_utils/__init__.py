@@ -1,0 +1,1 @@
+"""FER2013 report series utilities."""

@@ -1,0 +1,597 @@
+"""Read FER2013 in the forms users have (CSV files, image folders, their zip) into one shape.
+Every form gives uint8 faces (N, 48, 48) and int64 labels split into train/val/test, cached as .npz."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import tarfile
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import simplejpeg
+from PIL import Image
+from sklearn.model_selection import train_test_split
+
+log = logging.getLogger(__name__)
+
+CLASS_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+IMAGE_SIDE = 48
+N_PIXELS = IMAGE_SIDE * IMAGE_SIDE
+SPLITS = ("train", "val", "test")
+USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+DATA_ENV = "FER2013_DATA"
+CACHE_ENV = "FER2013_CACHE"
+PROJECT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+CARVE_FRACTION = 0.1
+CARVE_SEED = 2013
+CACHE_VERSION = 1  # bump when decoding or splitting changes, so old caches are rebuilt
+
+KNOWN_FILES = ("fer2013.csv", "icml_face_data.csv", "fer2013.zip", "fer2013.tar.gz", "train.csv")
+KNOWN_CSVS = ("fer2013.csv", "icml_face_data.csv", "train.csv")
+ACCEPTED_FORMS = (
+    "fer2013.csv (emotion,pixels,Usage); icml_face_data.csv; train.csv (label,feature or emotion,pixels); "
+    "an image folder train/<class>/*.jpg + test/<class>/*.jpg or its .zip; fer2013.tar.gz"
+)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm")
+IGNORED_NAMES = ("__MACOSX", "Thumbs.db", "desktop.ini")
+USAGE_PREFIX = re.compile(r"^(Training|PublicTest|PrivateTest)_")
+CSV_COLUMNS = {"emotion": "label", "label": "label", "pixels": "pixels", "feature": "pixels", "usage": "usage"}
+
+
+class DataError(ValueError):
+    """A FER2013 source that cannot be read; the message names the file and the row or member."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """Faces of one split: images uint8 (N, 48, 48) and labels int64 (N,)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class FER2013:
+    """The three splits of one source; a split the source does not have is None."""
+
+    train: Split
+    val: Split | None
+    test: Split | None
+    source: Path
+    val_carved: bool = False
+
+    def splits(self) -> dict[str, Split]:
+        """The present splits by name, in train/val/test order."""
+        return {name: s for name in SPLITS if (s := getattr(self, name)) is not None}
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def load_fer2013(source: str | os.PathLike | None = None, *, cache_dir: str | os.PathLike | None = None,
+                 use_cache: bool = True) -> FER2013:
+    """Load FER2013 from `source` (file or folder; None: $FER2013_DATA, then data/), using the .npz cache."""
+    path = resolve_source(source)
+    cache = _cache_file(path, cache_dir) if use_cache else None
+    if cache is not None:
+        cached = _read_cache(cache, path)
+        if cached is not None:
+            return cached
+    start = time.perf_counter()
+    images, labels, usage = _read_source(path)
+    ds = _assemble(images, labels, usage, path)
+    log.info("decoded %d faces from %s in %.1f s", len(labels), path, time.perf_counter() - start)
+    if cache is not None:
+        _write_cache(cache, ds)
+    return ds
+
+
+def resolve_source(source: str | os.PathLike | None = None) -> Path:
+    """The file or image folder to read: `source`, else $FER2013_DATA, else a known form inside data/."""
+    if source is None:
+        env = os.environ.get(DATA_ENV)
+        if env:
+            source, origin = env, f"${DATA_ENV}"
+        else:
+            source, origin = PROJECT_DATA_DIR, "the project's data/ folder"
+            if not PROJECT_DATA_DIR.is_dir() or _find_in_folder(PROJECT_DATA_DIR) is None:
+                raise FileNotFoundError(f"no FER2013 data in {PROJECT_DATA_DIR}: put one of these there, or set "
+                                        f"${DATA_ENV} to it: {ACCEPTED_FORMS}")
+    else:
+        origin = "the given source"
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"{path} ({origin}) does not exist; accepted forms: {ACCEPTED_FORMS}; "
+                                f"or set ${DATA_ENV} to one of them")
+    if path.is_dir():
+        found = _find_in_folder(path)
+        if found is None:
+            if not any(p for p in path.iterdir() if not _ignored(p.name)):
+                raise DataError(f"{path}: empty folder; accepted forms: {ACCEPTED_FORMS}")
+            raise DataError(f"{path}: no FER2013 form found in this folder; accepted forms: {ACCEPTED_FORMS}")
+        return found
+    return path
+
+
+def subsample(split: Split | None, n: int, seed: int) -> Split | None:
+    """A stratified subset of `n` faces (all of them when n <= 0 or n >= len), in source order."""
+    if split is None or n <= 0 or n >= len(split):
+        return split
+    keep, _ = train_test_split(np.arange(len(split)), train_size=n, random_state=seed,
+                               stratify=_stratify_labels(split.labels, n))
+    keep = np.sort(keep)
+    return Split(split.images[keep], split.labels[keep])
+
+
+def class_counts(ds: FER2013) -> pd.DataFrame:
+    """A split x class table of face counts with a total column and row."""
+    rows = {name: np.bincount(s.labels, minlength=len(CLASS_NAMES)) for name, s in ds.splits().items()}
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(CLASS_NAMES))
+    table["total"] = table.sum(axis=1)
+    table.loc["all"] = table.sum(axis=0)
+    return table
+
+
+def cache_dir_default() -> Path:
+    """$FER2013_CACHE, else the user's cache folder (XDG_CACHE_HOME or ~/.cache)/fer_utils."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "fer_utils"
+
+
+# --------------------------------------------------------------------------- finding the form
+
+
+def _ignored(name: str) -> bool:
+    return name.startswith(".") or name in IGNORED_NAMES
+
+
+def _find_in_folder(folder: Path) -> Path | None:
+    """The folder itself when it is an image tree, else the first known file in it or in fer2013/."""
+    if any(p.is_dir() and p.name.lower() in ("train", "test") for p in folder.iterdir()):
+        return folder
+    for where in (folder, folder / "fer2013"):
+        for name in KNOWN_FILES:
+            if (where / name).is_file():
+                return where / name
+    return None
+
+
+def _read_source(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Decode any form into (images, labels, usage split names or None)."""
+    if path.is_dir():
+        return _read_image_tree(_FolderTree(path))
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: empty file")
+    name = path.name.lower()
+    if name.endswith(".zip"):
+        if not zipfile.is_zipfile(path):
+            raise DataError(f"{path}: not a zip file (damaged or truncated?)")
+        return _read_zip(path)
+    if name.endswith((".tar", ".tar.gz", ".tgz")):
+        return _read_tar(path)
+    if name.endswith(".csv"):
+        return _read_csv(path, str(path))
+    raise DataError(f"{path}: unknown file type; accepted forms: {ACCEPTED_FORMS}")
+
+
+def _read_zip(path: Path):
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [i.filename for i in zf.infolist() if not i.is_dir()]
+            if not names:
+                raise DataError(f"{path}: empty zip")
+            if any(_is_image(n) for n in names):
+                return _read_image_tree(_ZipTree(path, zf, names))
+            member = _pick_csv(names)
+            if member is None:
+                raise DataError(f"{path}: the zip holds neither train/<class>/ images nor one of {KNOWN_CSVS}")
+            with zf.open(member) as fh:
+                return _read_csv(fh, f"{path}: member {member}")
+    except (zipfile.BadZipFile, EOFError) as e:
+        raise DataError(f"{path}: damaged or truncated zip ({e})") from None
+
+
+def _read_tar(path: Path):
+    try:
+        with tarfile.open(path) as tf:
+            members = {m.name: m for m in tf.getmembers() if m.isfile()}
+            member = _pick_csv(list(members))
+            if member is None:
+                raise DataError(f"{path}: the archive holds none of {KNOWN_CSVS}")
+            return _read_csv(io.BytesIO(tf.extractfile(members[member]).read()), f"{path}: member {member}")
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise DataError(f"{path}: damaged or truncated archive ({e})") from None
+
+
+def _pick_csv(names: list[str]) -> str | None:
+    by_name = {PurePosixPath(n).name.lower(): n for n in names if not _ignored_path(n)}
+    return next((by_name[k] for k in KNOWN_CSVS if k in by_name), None)
+
+
+def _ignored_path(name: str) -> bool:
+    return any(_ignored(part) for part in name.split("/"))
+
+
+# --------------------------------------------------------------------------- CSV forms
+
+
+def _read_csv(source, where: str):
+    """Read a FER2013 CSV (path or binary file object); `where` names it in errors."""
+    bad_rows = []
+
+    def on_invalid(row):
+        bad_rows.append(row)
+        return "skip"
+
+    try:
+        table = pcsv.read_csv(source, parse_options=pcsv.ParseOptions(invalid_row_handler=on_invalid),
+                              read_options=pcsv.ReadOptions(use_threads=True, block_size=1 << 24))
+    except pa.ArrowInvalid as e:
+        message = str(e).splitlines()[0]
+        if "Empty CSV file" in message:
+            raise DataError(f"{where}: empty file") from None
+        raise DataError(f"{where}: not a readable CSV ({message[:120]})") from None
+    if bad_rows:
+        first = bad_rows[0]
+        line = first.number if first.number is not None else _first_bad_line(source)
+        raise DataError(f"{where}: line {line}: {first.actual_columns} fields where the header has "
+                        f"{first.expected_columns} (truncated or damaged file?)")
+    columns = _csv_columns(table.column_names, where)
+    if table.num_rows == 0:
+        raise DataError(f"{where}: no data rows after the header")
+    labels = _parse_labels(table.column(columns["label"]), where)
+    usage = _parse_usage(table.column(columns["usage"]), where) if "usage" in columns else None
+    images = _parse_pixels(table.column(columns["pixels"]), where)
+    return images, labels, usage
+
+
+def _first_bad_line(source) -> int | str:
+    """The line of the first row with the wrong field count; a single-threaded re-read numbers rows."""
+    rows = []
+    if hasattr(source, "seek"):
+        source.seek(0)
+    pcsv.read_csv(source, read_options=pcsv.ReadOptions(use_threads=False),
+                  parse_options=pcsv.ParseOptions(invalid_row_handler=lambda r: rows.append(r) or "skip"))
+    return rows[0].number if rows and rows[0].number is not None else "?"
+
+
+def _csv_columns(names: list[str], where: str) -> dict[str, str]:
+    """Map the header's names (any case, stray spaces) to label/pixels/usage; refuse unknown ones."""
+    found: dict[str, str] = {}
+    for name in names:
+        role = CSV_COLUMNS.get(name.strip().lower())
+        if role is None:
+            shown = name if len(name) <= 30 else name[:27] + "..."
+            raise DataError(f"{where}: unknown column {shown!r} in the header (expected emotion or label, "
+                            "pixels or feature, and optionally Usage)")
+        if role in found:
+            raise DataError(f"{where}: two {role} columns ({found[role]!r} and {name!r})")
+        found[role] = name
+    for role, wanted in (("label", "emotion (or label)"), ("pixels", "pixels (or feature)")):
+        if role not in found:
+            raise DataError(f"{where}: missing column {wanted}; the header has {', '.join(names)[:80]}")
+    return found
+
+
+def _as_text(column: pa.ChunkedArray) -> np.ndarray:
+    text = pc.utf8_trim_whitespace(column.cast(pa.string()))
+    return np.asarray(text.fill_null("").to_numpy(zero_copy_only=False), dtype=str)
+
+
+def _parse_labels(column: pa.ChunkedArray, where: str) -> np.ndarray:
+    text = _as_text(column)
+    valid = np.isin(text, [str(i) for i in range(len(CLASS_NAMES))])
+    if not valid.all():
+        row = int(np.flatnonzero(~valid)[0])
+        raise DataError(f"{where}: row {row + 1} (line {row + 2}): label {text[row]!r} is not an integer in 0..6")
+    return text.astype(np.int64)
+
+
+def _parse_usage(column: pa.ChunkedArray, where: str) -> np.ndarray:
+    text = _as_text(column)
+    valid = np.isin(text, list(USAGE_TO_SPLIT))
+    if not valid.all():
+        row = int(np.flatnonzero(~valid)[0])
+        raise DataError(f"{where}: row {row + 1} (line {row + 2}): unknown Usage {text[row]!r} "
+                        f"(expected one of {', '.join(USAGE_TO_SPLIT)})")
+    return np.vectorize(USAGE_TO_SPLIT.get, otypes=[object])(text).astype(str)
+
+
+def _parse_pixels(column: pa.ChunkedArray, where: str) -> np.ndarray:
+    """Space-separated pixel lists to uint8 (N, 48, 48) in one C pass (np.loadtxt over the rows joined by
+    newlines); rows with stray whitespace, and bad rows, go through a slow pass that reads or explains them."""
+    column = column.cast(pa.string()).fill_null("")
+    rows = []
+    for chunk in column.chunks:
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)[chunk.offset:chunk.offset + len(chunk) + 1]
+        data = memoryview(chunk.buffers()[2])
+        rows += [data[start:end] for start, end in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+    try:
+        pixels = np.loadtxt(io.BytesIO(b"\n".join(rows)), dtype=np.uint8, delimiter=" ", comments=None, ndmin=2)
+        if pixels.shape == (len(rows), N_PIXELS):
+            return pixels.reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
+    except ValueError:
+        pass
+    return _parse_pixels_slowly(column.to_pylist(), where)
+
+
+def _parse_pixels_slowly(rows: list[str], where: str) -> np.ndarray:
+    """Row by row: any whitespace between values; DataError for the first row that is not 2304 values in 0..255."""
+    pixels = np.empty((len(rows), N_PIXELS), dtype=np.uint8)
+    for row, value in enumerate(rows):
+        tokens = value.split()
+        problem = None
+        if len(tokens) != N_PIXELS:
+            problem = f"{len(tokens)} pixel values, expected {N_PIXELS}"
+        else:
+            for k, token in enumerate(tokens):
+                if not re.fullmatch(r"[+-]?\d+", token):
+                    problem = f"pixel {k + 1} is {token[:20]!r}, not an integer"
+                elif not 0 <= int(token) <= 255:
+                    problem = f"pixel {k + 1} is {int(token)}, outside 0..255"
+                if problem:
+                    break
+        if problem:
+            raise DataError(f"{where}: row {row + 1} (line {row + 2}): {problem}")
+        pixels[row] = np.array(tokens, dtype=np.int64)
+    return pixels.reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
+
+
+# --------------------------------------------------------------------------- image-folder forms
+
+
+class _FolderTree:
+    """An image tree on disk: relative posix names and a reader of each file's bytes."""
+
+    def __init__(self, root: Path):
+        self.root, self.where = root, str(root)
+        self.names = []
+        for dirpath, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if not _ignored(d)]
+            rel = Path(dirpath).relative_to(root).as_posix()
+            self.names += [f if rel == "." else f"{rel}/{f}" for f in files if not _ignored(f)]
+        self.names.sort()
+
+    @contextlib.contextmanager
+    def reader(self):
+        yield lambda name: (self.root / name).read_bytes()
+
+
+class _ZipTree:
+    """An image tree inside an open zip, read without extracting."""
+
+    def __init__(self, path: Path, zf: zipfile.ZipFile, names: list[str]):
+        self.where, self.zf = str(path), zf
+        self.names = sorted(n for n in names if not _ignored_path(n))
+
+    @contextlib.contextmanager
+    def reader(self):
+        yield self.zf.read
+
+
+def _read_image_tree(tree) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Decode <split>/<class>/<file> images; usage from Training_/PublicTest_/PrivateTest_ name prefixes."""
+    entries = _tree_entries(tree)
+    if not entries:
+        raise DataError(f"{tree.where}: no images under train/<class>/ or test/<class>/")
+    names = [e[0] for e in entries]
+    images = np.empty((len(names), IMAGE_SIDE, IMAGE_SIDE), dtype=np.uint8)
+    with tree.reader() as read:
+        for i, name in enumerate(names):
+            images[i] = _decode_image(_read_member(read, name, tree.where), f"{tree.where}: member {name}")
+    labels = np.array([e[2] for e in entries], dtype=np.int64)
+    usages = [e[3] for e in entries]
+    if all(u is None for u in usages):
+        in_test = sum(e[1] == "test" for e in entries)
+        keep = np.array([e[1] == "train" for e in entries])
+        if not keep.any():
+            raise DataError(f"{tree.where}: no usage prefixes in the file names and no train/ folder")
+        if in_test:
+            log.warning("%s: file names carry no Training_/PublicTest_/PrivateTest_ prefix, so the %d faces in "
+                        "test/ cannot be split into val and test and are not used", tree.where, in_test)
+        return images[keep], labels[keep], None
+    return images, labels, np.array(usages, dtype=str)
+
+
+def _tree_entries(tree) -> list[tuple[str, str, int, str | None]]:
+    """(name, split folder, label, usage split or None) per image; errors for a layout that is not FER2013's."""
+    images = [n for n in tree.names if _is_image(n)]
+    if not images:
+        return []
+    depth = images[0].count("/") - 2  # folders above <split>/<class>/<image>
+    prefix = images[0].split("/")[:depth] if depth >= 0 else None
+    entries, with_usage = [], 0
+    for name in tree.names:
+        parts = name.split("/")
+        image = _is_image(name)
+        if prefix is None or parts[:depth] != prefix or len(parts) <= depth or \
+                parts[depth].lower() not in ("train", "test"):
+            if image and prefix is not None and len(parts) == depth + 3 and parts[:depth] == prefix:
+                raise DataError(f"{tree.where}: member {name}: unknown split folder {parts[depth]!r} "
+                                "(expected train or test)")
+            if image:
+                raise DataError(f"{tree.where}: member {name}: image outside the <split>/<class>/<image> layout")
+            continue  # a README or similar beside the tree
+        if len(parts) != depth + 3:
+            raise DataError(f"{tree.where}: member {name}: expected <split>/<class>/<image>")
+        split, cls, file = parts[depth:]
+        if not image:
+            raise DataError(f"{tree.where}: member {name}: not an image file")
+        label = _class_index(cls)
+        if label is None:
+            raise DataError(f"{tree.where}: member {name}: unknown class folder {cls!r} "
+                            f"(expected one of {', '.join(CLASS_NAMES)} or 0..6)")
+        match = USAGE_PREFIX.match(file)
+        usage = USAGE_TO_SPLIT[match.group(1)] if match else None
+        if usage is not None:
+            with_usage += 1
+            if (split.lower() == "train") != (usage == "train"):
+                raise DataError(f"{tree.where}: member {name}: a {match.group(1)} face inside {split}/")
+        entries.append((name, split.lower(), label, usage))
+    if 0 < with_usage < len(entries):
+        first = next(e[0] for e in entries if e[3] is None)
+        raise DataError(f"{tree.where}: member {first}: no Training_/PublicTest_/PrivateTest_ prefix, "
+                        "while other file names have one")
+    return entries
+
+
+def _is_image(name: str) -> bool:
+    return name.lower().endswith(IMAGE_SUFFIXES)
+
+
+def _class_index(folder: str) -> int | None:
+    key = folder.lower()
+    if key in CLASS_NAMES:
+        return CLASS_NAMES.index(key)
+    if key.isdigit() and int(key) < len(CLASS_NAMES):
+        return int(key)
+    return None
+
+
+def _read_member(read, name: str, where: str) -> bytes:
+    try:
+        return read(name)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+        raise DataError(f"{where}: member {name}: cannot be read ({e})") from None
+
+
+def _decode_image(blob: bytes, where: str) -> np.ndarray:
+    """One 48x48 face as uint8: grey JPEGs through libjpeg-turbo (simplejpeg, 3x faster than Pillow and
+    pixel-identical to it), any other image through Pillow."""
+    if not blob:
+        raise DataError(f"{where}: empty image file")
+    try:
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(blob)
+    except ValueError:
+        colorspace = None  # not a JPEG, or a damaged one: Pillow decides and explains
+    try:
+        if colorspace == "Gray":
+            if (width, height) != (IMAGE_SIDE, IMAGE_SIDE):
+                raise DataError(f"{where}: image is {width}x{height}, expected 48x48")
+            return simplejpeg.decode_jpeg(blob, colorspace="GRAY", strict=True)[:, :, 0]
+        with Image.open(io.BytesIO(blob)) as im:
+            im.load()
+            if im.size != (IMAGE_SIDE, IMAGE_SIDE):
+                raise DataError(f"{where}: image is {im.size[0]}x{im.size[1]}, expected 48x48")
+            return np.asarray(im.convert("L"))
+    except DataError:
+        raise
+    except Exception as e:  # the decoders raise several types for damaged files
+        raise DataError(f"{where}: cannot decode image ({e})") from None
+
+
+# --------------------------------------------------------------------------- splits and cache
+
+
+def _assemble(images: np.ndarray, labels: np.ndarray, usage: np.ndarray | None, path: Path) -> FER2013:
+    """Split by usage; without usage, carve a stratified validation split from training."""
+    if usage is not None:
+        parts = {name: Split(images[usage == name], labels[usage == name]) for name in SPLITS}
+        missing = [name for name, s in parts.items() if len(s) == 0]
+        if "train" in missing:
+            raise DataError(f"{path}: no Training faces")
+        return FER2013(*(None if name in missing else parts[name] for name in SPLITS), source=path)
+    idx = np.arange(len(labels))
+    train_idx, val_idx = train_test_split(idx, test_size=CARVE_FRACTION, random_state=CARVE_SEED,
+                                          stratify=_stratify_labels(labels, int(len(labels) * CARVE_FRACTION)))
+    train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
+    log.warning("%s has no usage information: carved a stratified %d%% validation split (%d faces, seed %d) "
+                "from its %d training faces; test is None", path, round(CARVE_FRACTION * 100), len(val_idx),
+                CARVE_SEED, len(labels))
+    return FER2013(Split(images[train_idx], labels[train_idx]), Split(images[val_idx], labels[val_idx]), None,
+                   source=path, val_carved=True)
+
+
+def _stratify_labels(labels: np.ndarray, n_small: int) -> np.ndarray | None:
+    """Labels to stratify on, or None where a class is too rare for scikit-learn's stratified split."""
+    counts = np.bincount(labels)
+    return labels if counts[counts > 0].min() >= 2 and n_small >= np.count_nonzero(counts) else None
+
+
+def _signature(path: Path) -> dict:
+    """What identifies a source's contents: path, size and mtime (of every file, for a folder)."""
+    if path.is_file():
+        st = path.stat()
+        return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    listing = []
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            st = os.stat(os.path.join(dirpath, f))
+            listing.append((os.path.relpath(os.path.join(dirpath, f), path), st.st_size, st.st_mtime_ns))
+    digest = hashlib.sha256(json.dumps(sorted(listing)).encode()).hexdigest()
+    return {"path": str(path.resolve()), "files": len(listing), "listing_sha256": digest}
+
+
+def _cache_file(path: Path, cache_dir) -> tuple[Path, dict]:
+    signature = {"version": CACHE_VERSION, **_signature(path)}
+    key = hashlib.sha256(json.dumps(signature, sort_keys=True).encode()).hexdigest()[:16]
+    folder = Path(cache_dir).expanduser() if cache_dir is not None else cache_dir_default()
+    return folder / f"fer2013-{path.name}-{key}.npz", signature
+
+
+def _read_cache(cache: tuple[Path, dict], path: Path) -> FER2013 | None:
+    file, signature = cache
+    if not file.exists():
+        return None
+    try:
+        start = time.perf_counter()
+        with np.load(file, allow_pickle=False) as npz:
+            meta = json.loads(str(npz["meta"]))
+            if meta["signature"] != signature:
+                raise ValueError("signature differs")
+            splits = {}
+            for name in SPLITS:
+                if f"{name}_labels" in npz:
+                    images, labels = npz[f"{name}_images"], npz[f"{name}_labels"]
+                    if images.dtype != np.uint8 or images.shape != (len(labels), IMAGE_SIDE, IMAGE_SIDE):
+                        raise ValueError(f"{name} arrays have the wrong shape")
+                    splits[name] = Split(images, labels.astype(np.int64, copy=False))
+        ds = FER2013(splits["train"], splits.get("val"), splits.get("test"), source=path,
+                     val_carved=bool(meta["val_carved"]))
+    except Exception as e:  # any damage means: rebuild
+        log.warning("ignoring unreadable cache %s (%s); decoding the source again", file, e)
+        return None
+    log.info("loaded %d faces of %s from cache %s in %.2f s", sum(map(len, ds.splits().values())), path, file,
+             time.perf_counter() - start)
+    if ds.val_carved:
+        log.warning("%s has no usage information: the validation split was carved from training (cached)", path)
+    return ds
+
+
+def _write_cache(cache: tuple[Path, dict], ds: FER2013) -> None:
+    """Write the .npz atomically (temp file, then rename), so a killed run never leaves half a cache."""
+    file, signature = cache
+    arrays = {"meta": np.array(json.dumps({"signature": signature, "val_carved": ds.val_carved}))}
+    for name, s in ds.splits().items():
+        arrays[f"{name}_images"], arrays[f"{name}_labels"] = s.images, s.labels
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=file.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **arrays)
+            os.replace(tmp, file)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError as e:
+        log.warning("could not write the cache %s (%s); continuing without it", file, e)
