@@ -4,6 +4,7 @@ Every form gives uint8 faces (N, 48, 48) and int64 labels split into train/val/t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -138,6 +139,12 @@ def subsample(split: Split | None, n: int, seed: int) -> Split | None:
                                stratify=_stratify_labels(split.labels, n))
     keep = np.sort(keep)
     return Split(split.images[keep], split.labels[keep])
+
+
+def limit(ds: FER2013, train_limit: int, eval_limit: int, seed: int) -> FER2013:
+    """`ds` with at most `train_limit` training and `eval_limit` val/test faces (stratified; 0 keeps all)."""
+    return dataclasses.replace(ds, train=subsample(ds.train, train_limit, seed),
+                               val=subsample(ds.val, eval_limit, seed), test=subsample(ds.test, eval_limit, seed))
 
 
 def class_counts(ds: FER2013) -> pd.DataFrame:

@@ -71,3 +71,10 @@ def _check_images(images: np.ndarray) -> np.ndarray:
     if images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
         raise ValueError(f"expected images of shape (N, 48, 48), got {images.shape}")
     return images
+
+
+def value_summary(x: np.ndarray) -> dict[str, float]:
+    """Range of preprocessed faces: min, max, max |x|, and the largest |per-pixel mean|."""
+    x = np.asarray(x, dtype=np.float32)
+    return {"min": float(x.min()), "max": float(x.max()), "max_abs": float(np.abs(x).max()),
+            "max_abs_pixel_mean": float(np.abs(x.mean(axis=0, dtype=np.float64)).max())}

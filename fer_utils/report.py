@@ -1,0 +1,152 @@
+"""The series runner behind `fer-report`: runs the numbered notebooks in order with papermill under a
+parameter profile from params/, writing executed copies to runs/<profile>/notebooks."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+PARAMS_DIR = PROJECT_ROOT / "params"
+RUNS_DIR = PROJECT_ROOT / "runs"
+RUNNER_PARAMETERS = ("profile", "data_source", "run_dir")  # set by the runner, not by a profile
+KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"}
+
+
+class SeriesError(RuntimeError):
+    """A profile, notebook selection or notebook run that failed; the message is one line for the user."""
+
+
+def load_profile(name: str) -> dict:
+    """The parameters of params/<name>.yaml as a dict."""
+    path = PARAMS_DIR / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PARAMS_DIR.glob("*.yaml")))
+        raise SeriesError(f"unknown profile {name!r}: no {path} (profiles: {known})")
+    try:
+        params = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise SeriesError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(params, dict):
+        raise SeriesError(f"{path}: expected a mapping of parameter names to values")
+    clash = sorted(set(params) & set(RUNNER_PARAMETERS))
+    if clash:
+        raise SeriesError(f"{path}: {', '.join(clash)} is set by fer-report itself, not by a profile")
+    return params
+
+
+def select_notebooks(only: str | None = None) -> list[Path]:
+    """The numbered notebooks in order; `only` = "01,02" keeps those numbers."""
+    found = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if not found:
+        raise SeriesError(f"no notebooks in {NOTEBOOKS_DIR}: fer-report runs from a checkout of the project")
+    if not only:
+        return found
+    wanted = [part.strip().zfill(2) for part in only.split(",") if part.strip()]
+    by_number = {nb.name[:2]: nb for nb in found}
+    unknown = [w for w in wanted if w not in by_number]
+    if unknown:
+        raise SeriesError(f"--only {only}: no notebook numbered {', '.join(unknown)} "
+                          f"(have {', '.join(sorted(by_number))})")
+    return [by_number[w] for w in sorted(set(wanted))]
+
+
+def notebook_parameters(notebook: Path) -> set[str]:
+    """Names declared in a notebook's `parameters` cell."""
+    import papermill
+
+    return set(papermill.inspect_notebook(str(notebook)))
+
+
+def run_series(profile: str, data: str | None = None, only: str | None = None, run_dir: str | None = None,
+               progress=print) -> list[tuple[str, float]]:
+    """Run the selected notebooks in order; returns (notebook, seconds) for each one that finished."""
+    import papermill
+
+    from .data import resolve_source
+
+    params = load_profile(profile)
+    notebooks = select_notebooks(only)
+    declared = {nb: notebook_parameters(nb) for nb in select_notebooks()}
+    unknown = sorted(set(params) - set().union(*declared.values()))
+    if unknown:
+        raise SeriesError(f"params/{profile}.yaml: {', '.join(unknown)} is not a parameter of any notebook")
+    source = str(resolve_source(data).resolve()) if data is not None else None
+    if source is None:
+        resolve_source(None)  # fail now, with the accepted forms, rather than inside notebook 01
+    run = Path(run_dir).expanduser().resolve() if run_dir else RUNS_DIR / profile
+    out_dir = run / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    progress(f"fer-report: profile {profile}, {len(notebooks)} notebook(s), run folder {run}")
+    done = []
+    with _current_python_kernel():
+        for i, nb in enumerate(notebooks, 1):
+            values = {**params, "profile": profile, "data_source": source, "run_dir": str(run)}
+            mine = {k: v for k, v in values.items() if k in declared[nb]}
+            out = out_dir / nb.name
+            start = time.perf_counter()
+            try:
+                papermill.execute_notebook(str(nb), str(out), parameters=mine, kernel_name="python3",
+                                           progress_bar=False, log_output=False, cwd=str(NOTEBOOKS_DIR))
+            except papermill.PapermillExecutionError as e:
+                raise SeriesError(f"{nb.stem} failed in cell {e.cell_index} (execution count {e.exec_count}): "
+                                  f"{e.ename}: {_first_line(e.evalue)}; see {out}") from None
+            seconds = time.perf_counter() - start
+            done.append((nb.stem, seconds))
+            progress(f"[{i}/{len(notebooks)}] {nb.stem}  {seconds:.1f} s")
+    return done
+
+
+def _first_line(text: str) -> str:
+    lines = str(text).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+@contextlib.contextmanager
+def _current_python_kernel():
+    """Make kernel "python3" this interpreter for the run, whatever kernels the machine has registered."""
+    with tempfile.TemporaryDirectory(prefix="fer-report-kernel-") as tmp:
+        spec_dir = Path(tmp, "kernels", "python3")
+        spec_dir.mkdir(parents=True)
+        spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3 (fer-report)", "language": "python", "env": KERNEL_ENV}
+        (spec_dir / "kernel.json").write_text(json.dumps(spec))
+        old = os.environ.get("JUPYTER_PATH")
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (tmp, old) if p)
+        try:
+            yield
+        finally:
+            if old is None:
+                os.environ.pop("JUPYTER_PATH", None)
+            else:
+                os.environ["JUPYTER_PATH"] = old
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fer-report", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the notebook series with papermill")
+    run.add_argument("--profile", default="quick", help="params/<profile>.yaml: smoke, quick or full")
+    run.add_argument("--data", help="FER2013 file or folder (default: $FER2013_DATA, then data/)")
+    run.add_argument("--only", help="comma-separated notebook numbers, e.g. 01,02")
+    run.add_argument("--run-dir", help="where the run writes (default: runs/<profile>)")
+    args = parser.parse_args(argv)
+    try:
+        run_series(args.profile, data=args.data, only=args.only, run_dir=args.run_dir)
+    except (SeriesError, FileNotFoundError, ValueError) as e:
+        print(f"fer-report: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
