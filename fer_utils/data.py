@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
 import re
 import tarfile
@@ -309,7 +310,7 @@ def _parse_labels(column: pa.ChunkedArray, where: str) -> np.ndarray:
     valid = np.isin(text, [str(i) for i in range(len(CLASS_NAMES))])
     if not valid.all():
         row = int(np.flatnonzero(~valid)[0])
-        raise DataError(f"{where}: row {row + 1} (line {row + 2}): label {text[row]!r} is not an integer in 0..6")
+        raise DataError(f"{where}: row {row + 1} (line {row + 2}): label {str(text[row])!r} is not an integer in 0..6")
     return text.astype(np.int64)
 
 
@@ -318,7 +319,7 @@ def _parse_usage(column: pa.ChunkedArray, where: str) -> np.ndarray:
     valid = np.isin(text, list(USAGE_TO_SPLIT))
     if not valid.all():
         row = int(np.flatnonzero(~valid)[0])
-        raise DataError(f"{where}: row {row + 1} (line {row + 2}): unknown Usage {text[row]!r} "
+        raise DataError(f"{where}: row {row + 1} (line {row + 2}): unknown Usage {str(text[row])!r} "
                         f"(expected one of {', '.join(USAGE_TO_SPLIT)})")
     return np.vectorize(USAGE_TO_SPLIT.get, otypes=[object])(text).astype(str)
 
@@ -519,7 +520,7 @@ def _assemble(images: np.ndarray, labels: np.ndarray, usage: np.ndarray | None, 
         return FER2013(*(None if name in missing else parts[name] for name in SPLITS), source=path)
     idx = np.arange(len(labels))
     train_idx, val_idx = train_test_split(idx, test_size=CARVE_FRACTION, random_state=CARVE_SEED,
-                                          stratify=_stratify_labels(labels, int(len(labels) * CARVE_FRACTION)))
+                                          stratify=_stratify_labels(labels, math.ceil(len(labels) * CARVE_FRACTION)))
     train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
     log.warning("%s has no usage information: carved a stratified %d%% validation split (%d faces, seed %d) "
                 "from its %d training faces; test is None", path, round(CARVE_FRACTION * 100), len(val_idx),
@@ -549,10 +550,15 @@ def _signature(path: Path) -> dict:
 
 
 def _cache_file(path: Path, cache_dir) -> tuple[Path, dict]:
+    """The cache file for this version of the source: named after its path, keyed on its signature."""
     signature = {"version": CACHE_VERSION, **_signature(path)}
     key = hashlib.sha256(json.dumps(signature, sort_keys=True).encode()).hexdigest()[:16]
     folder = Path(cache_dir).expanduser() if cache_dir is not None else cache_dir_default()
-    return folder / f"fer2013-{path.name}-{key}.npz", signature
+    return folder / f"{_cache_stem(path)}-{key}.npz", signature
+
+
+def _cache_stem(path: Path) -> str:
+    return f"fer2013-{path.name}-{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]}"
 
 
 def _read_cache(cache: tuple[Path, dict], path: Path) -> FER2013 | None:
@@ -597,6 +603,9 @@ def _write_cache(cache: tuple[Path, dict], ds: FER2013) -> None:
             with os.fdopen(fd, "wb") as fh:
                 np.savez(fh, **arrays)
             os.replace(tmp, file)
+            for old in file.parent.glob(f"{_cache_stem(ds.source)}-*.npz"):
+                if old != file:  # an earlier version of the same source
+                    old.unlink()
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
