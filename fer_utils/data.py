@@ -541,11 +541,17 @@ def _signature(path: Path) -> dict:
         st = path.stat()
         return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
     listing = []
-    for dirpath, _, files in os.walk(path):
-        for f in files:
-            st = os.stat(os.path.join(dirpath, f))
-            listing.append((os.path.relpath(os.path.join(dirpath, f), path), st.st_size, st.st_mtime_ns))
-    digest = hashlib.sha256(json.dumps(sorted(listing)).encode()).hexdigest()
+    folders = [path]
+    while folders:  # os.scandir: one stat per file, no path joins in Python
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir():
+                    folders.append(Path(entry.path))
+                else:
+                    st = entry.stat()
+                    listing.append(f"{entry.path}\t{st.st_size}\t{st.st_mtime_ns}")
+    listing.sort()
+    digest = hashlib.sha256("\n".join(listing).encode()).hexdigest()
     return {"path": str(path.resolve()), "files": len(listing), "listing_sha256": digest}
 
 

@@ -72,17 +72,13 @@ def run_series(profile: str, data: str | None = None, only: str | None = None, r
     """Run the selected notebooks in order; returns (notebook, seconds) for each one that finished."""
     import papermill
 
-    from .data import resolve_source
-
     params = load_profile(profile)
     notebooks = select_notebooks(only)
     declared = {nb: notebook_parameters(nb) for nb in select_notebooks()}
     unknown = sorted(set(params) - set().union(*declared.values()))
     if unknown:
         raise SeriesError(f"params/{profile}.yaml: {', '.join(unknown)} is not a parameter of any notebook")
-    source = str(resolve_source(data).resolve()) if data is not None else None
-    if source is None:
-        resolve_source(None)  # fail now, with the accepted forms, rather than inside notebook 01
+    source = resolve_data(data)
     run = Path(run_dir).expanduser().resolve() if run_dir else RUNS_DIR / profile
     out_dir = run / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -98,12 +94,21 @@ def run_series(profile: str, data: str | None = None, only: str | None = None, r
                 papermill.execute_notebook(str(nb), str(out), parameters=mine, kernel_name="python3",
                                            progress_bar=False, log_output=False, cwd=str(NOTEBOOKS_DIR))
             except papermill.PapermillExecutionError as e:
-                raise SeriesError(f"{nb.stem} failed in cell {e.cell_index} (execution count {e.exec_count}): "
+                raise SeriesError(f"{nb.stem} failed in cell {e.cell_index + 1} of the executed copy "
+                                  f"(In [{e.exec_count}]: {_first_line(e.source)[:60]!r}): "
                                   f"{e.ename}: {_first_line(e.evalue)}; see {out}") from None
             seconds = time.perf_counter() - start
             done.append((nb.stem, seconds))
             progress(f"[{i}/{len(notebooks)}] {nb.stem}  {seconds:.1f} s")
     return done
+
+
+def resolve_data(data: str | None) -> str:
+    """The absolute path of the data the notebooks read, found now rather than inside notebook 01, so that
+    each executed copy names its data and re-runs (nbval) read the same, whatever the environment."""
+    from .data import resolve_source
+
+    return str(resolve_source(data).resolve())
 
 
 def _first_line(text: str) -> str:
@@ -117,7 +122,8 @@ def _current_python_kernel():
     with tempfile.TemporaryDirectory(prefix="fer-report-kernel-") as tmp:
         spec_dir = Path(tmp, "kernels", "python3")
         spec_dir.mkdir(parents=True)
-        spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                         "--IPKernelApp.log_level=ERROR"],
                 "display_name": "Python 3 (fer-report)", "language": "python", "env": KERNEL_ENV}
         (spec_dir / "kernel.json").write_text(json.dumps(spec))
         old = os.environ.get("JUPYTER_PATH")

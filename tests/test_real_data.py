@@ -1,0 +1,51 @@
+"""On the real FER2013 (found through $FER2013_DATA or data/): split sizes, and the smoke series end to end.
+Skipped, with the reason, where no copy of the data is found."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import nbformat
+import numpy as np
+import pytest
+
+from fer_utils import data, report
+from fer_utils.preprocess import Preprocessor
+
+
+@pytest.fixture(scope="module")
+def real_source():
+    try:
+        return data.resolve_source(None)
+    except (FileNotFoundError, data.DataError) as e:
+        pytest.skip(f"no FER2013 data found ({e}); set {data.DATA_ENV} or see data/README.md")
+
+
+def test_real_data_has_the_standard_splits(real_source):
+    ds = data.load_fer2013(real_source)
+    if ds.val_carved:  # a training-only source
+        assert len(ds.train) + len(ds.val) == 28709 and ds.test is None
+    else:
+        assert (len(ds.train), len(ds.val), len(ds.test)) == (28709, 3589, 3589)
+        assert data.class_counts(ds).loc["all", "total"] == 35887
+    assert np.bincount(np.concatenate([ds.train.labels, ds.val.labels]), minlength=7)[1] > 400  # disgust is rare
+
+
+def test_smoke_series_runs_end_to_end(real_source):
+    """fer-report runs every notebook under the smoke profile; `make test` then re-checks them with nbval."""
+    run_dir = report.RUNS_DIR / "smoke"
+    result = subprocess.run([sys.executable, "-m", "fer_utils.report", "run", "--profile", "smoke"],
+                            capture_output=True, text=True, env={**os.environ, data.DATA_ENV: str(real_source)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    notebooks = report.select_notebooks()
+    for i, nb in enumerate(notebooks, 1):
+        assert f"[{i}/{len(notebooks)}] {nb.stem}" in result.stdout
+        executed = nbformat.read(run_dir / "notebooks" / nb.name, as_version=4)
+        errors = [o for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"]
+        assert not errors
+    for name in ("01_class_distribution", "01_sample_faces", "01_mean_face", "01_pixel_histograms"):
+        assert (run_dir / "figures" / f"{name}.png").stat().st_size > 1000
+    prep = Preprocessor.load(run_dir / "models" / "preprocessing.npz")
+    assert prep.mean.shape == (48, 48) and 100 < prep.scale <= 255

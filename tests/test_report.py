@@ -1,0 +1,99 @@
+"""The series runner and the notebook contract: profiles, selection, parameters cells, failures."""
+
+from __future__ import annotations
+
+import ast
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from fer_utils import report
+from fer_utils.report import SeriesError
+
+
+def test_profiles_exist_with_the_same_keys():
+    keys = {name: set(report.load_profile(name)) for name in ("smoke", "quick", "full")}
+    assert keys["smoke"] == keys["quick"] == keys["full"]
+
+
+def test_every_profile_key_is_a_notebook_parameter():
+    declared = set().union(*(report.notebook_parameters(nb) for nb in report.select_notebooks()))
+    assert set(report.load_profile("smoke")) <= declared
+    assert set(report.RUNNER_PARAMETERS) <= declared
+
+
+def test_unknown_or_broken_profiles(tmp_path, monkeypatch):
+    with pytest.raises(SeriesError, match="unknown profile 'huge'.*smoke"):
+        report.load_profile("huge")
+    monkeypatch.setattr(report, "PARAMS_DIR", tmp_path)
+    (tmp_path / "bad.yaml").write_text("seed: [1,\n")
+    with pytest.raises(SeriesError, match="bad.yaml: not valid YAML"):
+        report.load_profile("bad")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(SeriesError, match="expected a mapping"):
+        report.load_profile("list")
+    (tmp_path / "clash.yaml").write_text("run_dir: /tmp\n")
+    with pytest.raises(SeriesError, match="run_dir is set by fer-report"):
+        report.load_profile("clash")
+
+
+def test_only_selects_notebooks_by_number():
+    assert [nb.name for nb in report.select_notebooks("01")] == ["01_preprocessing.ipynb"]
+    assert report.select_notebooks("1") == report.select_notebooks("01")
+    with pytest.raises(SeriesError, match="no notebook numbered 42"):
+        report.select_notebooks("01,42")
+
+
+@pytest.mark.parametrize("notebook", report.select_notebooks(), ids=lambda p: p.stem)
+def test_notebook_contract(notebook):
+    """Title cell first, then a parameters cell of literals only, then set-up; committed without outputs."""
+    nb = nbformat.read(notebook, as_version=4)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    params = nb.cells[1]
+    assert params.cell_type == "code" and "parameters" in params.metadata.get("tags", [])
+    for statement in ast.parse(params.source).body:
+        assert isinstance(statement, ast.Assign), f"{notebook.name}: parameters cell holds only assignments"
+        ast.literal_eval(statement.value)  # raises for anything but a literal
+    assert "setup_run(" in nb.cells[2].source
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
+    assert nb.metadata.kernelspec.name == "python3"
+
+
+def write_notebook(path: Path, *sources: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# test")]
+    nb.cells.append(nbformat.v4.new_code_cell('run_dir = "."\nprofile = "x"', metadata={"tags": ["parameters"]}))
+    nb.cells += [nbformat.v4.new_code_cell(s) for s in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_runner_uses_this_interpreter_and_names_the_failing_cell(tmp_path, monkeypatch, capsys):
+    notebooks, params = tmp_path / "notebooks", tmp_path / "params"
+    notebooks.mkdir()
+    params.mkdir()
+    (params / "tiny.yaml").write_text("{}\n")
+    write_notebook(notebooks / "01_ok.ipynb", "import os, sys, json, pathlib\n"
+                   "pathlib.Path(run_dir, 'kernel.json').write_text(json.dumps("
+                   "[sys.executable, os.environ.get('TF_CPP_MIN_LOG_LEVEL'), profile]))")
+    write_notebook(notebooks / "02_fails.ipynb", "x = 1", "raise ValueError('bad thing\\nmore')", "y = 2")
+    write_notebook(notebooks / "03_never.ipynb", "import pathlib\npathlib.Path(run_dir, 'ran03').touch()")
+    monkeypatch.setattr(report, "NOTEBOOKS_DIR", notebooks)
+    monkeypatch.setattr(report, "PARAMS_DIR", params)
+    monkeypatch.setattr(report, "resolve_data", lambda data: None)
+    run_dir = tmp_path / "run"
+
+    assert report.main(["run", "--profile", "tiny", "--run-dir", str(run_dir)]) == 1
+    out, err = capsys.readouterr()
+    assert "[1/3] 01_ok" in out
+    assert "02_fails failed in cell 5 of the executed copy (In [4]: \"raise ValueError('bad thing\\\\nmore')\")" in err
+    assert "ValueError: bad thing;" in err and len(err.strip().splitlines()) == 1
+    executable, log_level, profile = json.loads((run_dir / "kernel.json").read_text())
+    assert Path(executable).resolve() == Path(sys.executable).resolve()
+    assert (log_level, profile) == ("3", "tiny")
+    assert (run_dir / "notebooks" / "01_ok.ipynb").exists()  # earlier results are kept
+    assert (run_dir / "notebooks" / "02_fails.ipynb").exists()  # the failed copy shows the error
+    assert not (run_dir / "ran03").exists()
