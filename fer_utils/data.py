@@ -50,6 +50,7 @@ ACCEPTED_FORMS = (
 )
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm")
 IGNORED_NAMES = ("__MACOSX", "Thumbs.db", "desktop.ini")
+BAD_PIXEL_TOKEN = r"[^0-9 ]|(^| )(25[6-9]|2[6-9][0-9]|[3-9][0-9][0-9]|[0-9]{4,})( |$)"  # not 0..255
 USAGE_PREFIX = re.compile(r"^(Training|PublicTest|PrivateTest)_")
 CSV_COLUMNS = {"emotion": "label", "label": "label", "pixels": "pixels", "feature": "pixels", "usage": "usage"}
 
@@ -196,8 +197,8 @@ def _read_source(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]
         return _read_zip(path)
     if name.endswith((".tar", ".tar.gz", ".tgz")):
         return _read_tar(path)
-    if name.endswith(".csv"):
-        return _read_csv(path, str(path))
+    if name.endswith((".csv", ".csv.gz", ".csv.bz2")):
+        return _read_csv(str(path), str(path))  # Arrow decompresses by the file name's suffix
     raise DataError(f"{path}: unknown file type; accepted forms: {ACCEPTED_FORMS}")
 
 
@@ -326,8 +327,19 @@ def _parse_usage(column: pa.ChunkedArray, where: str) -> np.ndarray:
 
 def _parse_pixels(column: pa.ChunkedArray, where: str) -> np.ndarray:
     """Space-separated pixel lists to uint8 (N, 48, 48) in one C pass (np.loadtxt over the rows joined by
-    newlines); rows with stray whitespace, and bad rows, go through a slow pass that reads or explains them."""
+    newlines). Other whitespace is normalised and tried again; failing that, the first bad row is explained."""
     column = column.cast(pa.string()).fill_null("")
+    pixels = _load_pixel_rows(column)
+    if pixels is None:
+        column = pc.replace_substring_regex(pc.utf8_trim_whitespace(column), r"\s+", " ")
+        pixels = _load_pixel_rows(column)
+    if pixels is None:
+        _raise_first_bad_row(column, where)
+    return pixels.reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
+
+
+def _load_pixel_rows(column: pa.ChunkedArray) -> np.ndarray | None:
+    """(N, 2304) uint8 when every row is exactly 2304 single-space-separated values in 0..255, else None."""
     rows = []
     for chunk in column.chunks:
         offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)[chunk.offset:chunk.offset + len(chunk) + 1]
@@ -335,33 +347,33 @@ def _parse_pixels(column: pa.ChunkedArray, where: str) -> np.ndarray:
         rows += [data[start:end] for start, end in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
     try:
         pixels = np.loadtxt(io.BytesIO(b"\n".join(rows)), dtype=np.uint8, delimiter=" ", comments=None, ndmin=2)
-        if pixels.shape == (len(rows), N_PIXELS):
-            return pixels.reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
     except ValueError:
-        pass
-    return _parse_pixels_slowly(column.to_pylist(), where)
+        return None
+    return pixels if pixels.shape == (len(rows), N_PIXELS) else None
 
 
-def _parse_pixels_slowly(rows: list[str], where: str) -> np.ndarray:
-    """Row by row: any whitespace between values; DataError for the first row that is not 2304 values in 0..255."""
-    pixels = np.empty((len(rows), N_PIXELS), dtype=np.uint8)
-    for row, value in enumerate(rows):
-        tokens = value.split()
-        problem = None
-        if len(tokens) != N_PIXELS:
-            problem = f"{len(tokens)} pixel values, expected {N_PIXELS}"
-        else:
-            for k, token in enumerate(tokens):
-                if not re.fullmatch(r"[+-]?\d+", token):
-                    problem = f"pixel {k + 1} is {token[:20]!r}, not an integer"
-                elif not 0 <= int(token) <= 255:
-                    problem = f"pixel {k + 1} is {int(token)}, outside 0..255"
-                if problem:
-                    break
-        if problem:
-            raise DataError(f"{where}: row {row + 1} (line {row + 2}): {problem}")
-        pixels[row] = np.array(tokens, dtype=np.int64)
-    return pixels.reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
+def _raise_first_bad_row(column: pa.ChunkedArray, where: str) -> None:
+    """Find the first bad row with vectorised checks, then say what is wrong with it."""
+    tokens = pc.add(pc.count_substring(column, " "), 1)
+    bad = pc.or_(pc.not_equal(tokens, N_PIXELS), pc.match_substring_regex(column, BAD_PIXEL_TOKEN))
+    flagged = np.flatnonzero(bad.to_numpy(zero_copy_only=False))
+    row = int(flagged[0]) if len(flagged) else None
+    problem = _pixel_problem(column[row].as_py()) if row is not None else None
+    at = f"row {row + 1} (line {row + 2})" if row is not None else "the pixel column"
+    raise DataError(f"{where}: {at}: {problem or f'cannot be read as {N_PIXELS} integers in 0..255'}")
+
+
+def _pixel_problem(value: str) -> str | None:
+    """What is wrong with one row's pixel list, or None."""
+    tokens = value.split()
+    if len(tokens) != N_PIXELS:
+        return f"{len(tokens)} pixel values, expected {N_PIXELS}"
+    for k, token in enumerate(tokens):
+        if not re.fullmatch(r"[+-]?\d+", token):
+            return f"pixel {k + 1} is {token[:20]!r}, not an integer"
+        if not 0 <= int(token) <= 255:
+            return f"pixel {k + 1} is {int(token)}, outside 0..255"
+    return None
 
 
 # --------------------------------------------------------------------------- image-folder forms
@@ -511,22 +523,29 @@ def _decode_image(blob: bytes, where: str) -> np.ndarray:
 
 
 def _assemble(images: np.ndarray, labels: np.ndarray, usage: np.ndarray | None, path: Path) -> FER2013:
-    """Split by usage; without usage, carve a stratified validation split from training."""
-    if usage is not None:
-        parts = {name: Split(images[usage == name], labels[usage == name]) for name in SPLITS}
-        missing = [name for name, s in parts.items() if len(s) == 0]
-        if "train" in missing:
-            raise DataError(f"{path}: no Training faces")
-        return FER2013(*(None if name in missing else parts[name] for name in SPLITS), source=path)
-    idx = np.arange(len(labels))
-    train_idx, val_idx = train_test_split(idx, test_size=CARVE_FRACTION, random_state=CARVE_SEED,
-                                          stratify=_stratify_labels(labels, math.ceil(len(labels) * CARVE_FRACTION)))
+    """Split by usage; where there is no PublicTest (no usage at all, or no such rows), carve a stratified
+    validation split from training."""
+    if usage is None:
+        usage = np.full(len(labels), "train")
+        why = "has no usage information"
+    else:
+        why = "has no PublicTest faces"
+    parts = {name: Split(images[usage == name], labels[usage == name]) for name in SPLITS}
+    if len(parts["train"]) == 0:
+        raise DataError(f"{path}: no Training faces")
+    test = parts["test"] if len(parts["test"]) else None
+    if len(parts["val"]):
+        return FER2013(parts["train"], parts["val"], test, source=path)
+    train = parts["train"]
+    n_val = math.ceil(len(train) * CARVE_FRACTION)
+    train_idx, val_idx = train_test_split(np.arange(len(train)), test_size=n_val, random_state=CARVE_SEED,
+                                          stratify=_stratify_labels(train.labels, n_val))
     train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
-    log.warning("%s has no usage information: carved a stratified %d%% validation split (%d faces, seed %d) "
-                "from its %d training faces; test is None", path, round(CARVE_FRACTION * 100), len(val_idx),
-                CARVE_SEED, len(labels))
-    return FER2013(Split(images[train_idx], labels[train_idx]), Split(images[val_idx], labels[val_idx]), None,
-                   source=path, val_carved=True)
+    log.warning("%s %s: carved a stratified %d%% validation split (%d faces, seed %d) from its %d training "
+                "faces; test is %s", path, why, round(CARVE_FRACTION * 100), len(val_idx), CARVE_SEED,
+                len(train), "None" if test is None else f"its {len(test)} PrivateTest faces")
+    return FER2013(Split(train.images[train_idx], train.labels[train_idx]),
+                   Split(train.images[val_idx], train.labels[val_idx]), test, source=path, val_carved=True)
 
 
 def _stratify_labels(labels: np.ndarray, n_small: int) -> np.ndarray | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import logging
 import os
@@ -82,6 +83,33 @@ def test_train_csv_gets_a_stratified_validation_split(tmp_path, faces, cache, ca
     assert len([r for r in caplog.records if "carved" in r.getMessage()]) == 1
     again = load_fer2013(path, cache_dir=cache, use_cache=False)
     np.testing.assert_array_equal(again.val.images, ds.val.images)  # a fixed seed
+
+
+def test_irregular_whitespace_and_gzip(tmp_path, faces, cache):
+    rows = ff.fer2013_rows(*faces)
+    rows[0][1] = "  " + rows[0][1].replace(" ", "\t", 5) + " "
+    rows[3][1] = rows[3][1].replace(" ", "   ", 9)
+    path = ff.write_csv(tmp_path / "fer2013.csv", ["emotion", "pixels", "Usage"], rows)
+    assert_usage_splits(load_fer2013(path, cache_dir=cache), *faces)
+    rows[-1][1] = rows[-1][1].replace(" 1", " 1x", 1)
+    bad = ff.write_csv(tmp_path / "bad.csv", ["emotion", "pixels", "Usage"], rows)
+    with pytest.raises(DataError, match=rf"row {len(rows)} \(line {len(rows) + 1}\): pixel \d+ is '1\d*x"):
+        load_fer2013(bad, use_cache=False)
+    gz = tmp_path / "fer2013.csv.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    assert_usage_splits(load_fer2013(gz, cache_dir=cache), *faces)
+
+
+def test_sources_without_publictest_get_a_carved_val(tmp_path, faces, cache):
+    images, labels, usage = faces
+    keep = usage != "PublicTest"
+    ds = load_fer2013(ff.write_fer2013_csv(tmp_path / "fer2013.csv", images[keep], labels[keep], usage[keep]),
+                      cache_dir=cache)
+    assert ds.val_carved and len(ds.train) + len(ds.val) == (usage == "Training").sum()
+    assert_same_faces(ds.test, images[usage == "PrivateTest"], labels[usage == "PrivateTest"])
+    train_only = {k: v for k, v in ff.tree_members(*faces).items() if k.startswith("train/")}
+    ds = load_fer2013(ff.write_tree(tmp_path / "tree", train_only), cache_dir=cache)
+    assert ds.val_carved and ds.test is None
 
 
 def test_image_folder_png(tmp_path, faces, cache):
