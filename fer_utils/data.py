@@ -254,8 +254,8 @@ def _read_csv(source, where: str):
     try:
         table = pcsv.read_csv(source, parse_options=pcsv.ParseOptions(invalid_row_handler=on_invalid),
                               read_options=pcsv.ReadOptions(use_threads=True, block_size=1 << 24))
-    except pa.ArrowInvalid as e:
-        message = str(e).splitlines()[0]
+    except (pa.ArrowInvalid, OSError) as e:  # OSError: a damaged compressed file
+        message = (str(e).splitlines() or [type(e).__name__])[0]
         if "Empty CSV file" in message:
             raise DataError(f"{where}: empty file") from None
         raise DataError(f"{where}: not a readable CSV ({message[:120]})") from None
@@ -290,8 +290,9 @@ def _csv_columns(names: list[str], where: str) -> dict[str, str]:
         role = CSV_COLUMNS.get(name.strip().lower())
         if role is None:
             shown = name if len(name) <= 30 else name[:27] + "..."
+            hint = "; is the header line missing?" if name.strip()[:1].isdigit() else ""
             raise DataError(f"{where}: unknown column {shown!r} in the header (expected emotion or label, "
-                            "pixels or feature, and optionally Usage)")
+                            f"pixels or feature, and optionally Usage){hint}")
         if role in found:
             raise DataError(f"{where}: two {role} columns ({found[role]!r} and {name!r})")
         found[role] = name
@@ -299,6 +300,13 @@ def _csv_columns(names: list[str], where: str) -> dict[str, str]:
         if role not in found:
             raise DataError(f"{where}: missing column {wanted}; the header has {', '.join(names)[:80]}")
     return found
+
+
+def _row(row: int, n_rows: int, cut_short: bool = False) -> str:
+    """How a message names a data row: 1-based, with its line in the file (the header is line 1);
+    `cut_short` rows that are the file's last one hint at a truncated file."""
+    last = ", the last one: truncated file?" if cut_short and row == n_rows - 1 and n_rows > 1 else ""
+    return f"row {row + 1} (line {row + 2}{last})"
 
 
 def _as_text(column: pa.ChunkedArray) -> np.ndarray:
@@ -311,7 +319,7 @@ def _parse_labels(column: pa.ChunkedArray, where: str) -> np.ndarray:
     valid = np.isin(text, [str(i) for i in range(len(CLASS_NAMES))])
     if not valid.all():
         row = int(np.flatnonzero(~valid)[0])
-        raise DataError(f"{where}: row {row + 1} (line {row + 2}): label {str(text[row])!r} is not an integer in 0..6")
+        raise DataError(f"{where}: {_row(row, len(text))}: label {str(text[row])!r} is not an integer in 0..6")
     return text.astype(np.int64)
 
 
@@ -320,7 +328,7 @@ def _parse_usage(column: pa.ChunkedArray, where: str) -> np.ndarray:
     valid = np.isin(text, list(USAGE_TO_SPLIT))
     if not valid.all():
         row = int(np.flatnonzero(~valid)[0])
-        raise DataError(f"{where}: row {row + 1} (line {row + 2}): unknown Usage {str(text[row])!r} "
+        raise DataError(f"{where}: {_row(row, len(text), cut_short=True)}: unknown Usage {str(text[row])!r} "
                         f"(expected one of {', '.join(USAGE_TO_SPLIT)})")
     return np.vectorize(USAGE_TO_SPLIT.get, otypes=[object])(text).astype(str)
 
@@ -359,7 +367,7 @@ def _raise_first_bad_row(column: pa.ChunkedArray, where: str) -> None:
     flagged = np.flatnonzero(bad.to_numpy(zero_copy_only=False))
     row = int(flagged[0]) if len(flagged) else None
     problem = _pixel_problem(column[row].as_py()) if row is not None else None
-    at = f"row {row + 1} (line {row + 2})" if row is not None else "the pixel column"
+    at = _row(row, len(column), cut_short="pixel values" in (problem or "")) if row is not None else "the pixel column"
     raise DataError(f"{where}: {at}: {problem or f'cannot be read as {N_PIXELS} integers in 0..255'}")
 
 

@@ -68,7 +68,7 @@ def notebook_parameters(notebook: Path) -> set[str]:
 
 
 def run_series(profile: str, data: str | None = None, only: str | None = None, run_dir: str | None = None,
-               progress=print) -> list[tuple[str, float]]:
+               log_output: bool = False, progress=print) -> list[tuple[str, float]]:
     """Run the selected notebooks in order; returns (notebook, seconds) for each one that finished."""
     import papermill
 
@@ -82,7 +82,7 @@ def run_series(profile: str, data: str | None = None, only: str | None = None, r
     run = Path(run_dir).expanduser().resolve() if run_dir else RUNS_DIR / profile
     out_dir = run / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
-    progress(f"fer-report: profile {profile}, {len(notebooks)} notebook(s), run folder {run}")
+    progress(f"fer-report: profile {profile}, {len(notebooks)} notebook(s), run folder {run}", flush=True)
     done = []
     with _current_python_kernel():
         for i, nb in enumerate(notebooks, 1):
@@ -92,14 +92,17 @@ def run_series(profile: str, data: str | None = None, only: str | None = None, r
             start = time.perf_counter()
             try:
                 papermill.execute_notebook(str(nb), str(out), parameters=mine, kernel_name="python3",
-                                           progress_bar=False, log_output=False, cwd=str(NOTEBOOKS_DIR))
+                                           progress_bar=False, log_output=log_output, cwd=str(NOTEBOOKS_DIR))
             except papermill.PapermillExecutionError as e:
                 raise SeriesError(f"{nb.stem} failed in cell {e.cell_index + 1} of the executed copy "
                                   f"(In [{e.exec_count}]: {_first_line(e.source)[:60]!r}): "
                                   f"{e.ename}: {_first_line(e.evalue)}; see {out}") from None
+            except Exception as e:  # the kernel died (memory?) or could not start
+                raise SeriesError(f"{nb.stem} stopped: {type(e).__name__}: {_first_line(str(e))}; "
+                                  f"see {out}") from None
             seconds = time.perf_counter() - start
             done.append((nb.stem, seconds))
-            progress(f"[{i}/{len(notebooks)}] {nb.stem}  {seconds:.1f} s")
+            progress(f"[{i}/{len(notebooks)}] {nb.stem}  {seconds:.1f} s", flush=True)
     return done
 
 
@@ -145,9 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--data", help="FER2013 file or folder (default: $FER2013_DATA, then data/)")
     run.add_argument("--only", help="comma-separated notebook numbers, e.g. 01,02")
     run.add_argument("--run-dir", help="where the run writes (default: runs/<profile>)")
+    run.add_argument("--log-output", action="store_true", help="stream the notebooks' outputs while they run")
     args = parser.parse_args(argv)
     try:
-        run_series(args.profile, data=args.data, only=args.only, run_dir=args.run_dir)
+        run_series(args.profile, data=args.data, only=args.only, run_dir=args.run_dir, log_output=args.log_output)
     except (SeriesError, FileNotFoundError, ValueError) as e:
         print(f"fer-report: {e}", file=sys.stderr)
         return 1

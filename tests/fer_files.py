@@ -24,8 +24,11 @@ def make_faces(per_usage_class: int = 3, seed: int = 0):
     return images[order], labels[order], usage[order]
 
 
+PIXEL_TEXT = [str(v) for v in range(256)]
+
+
 def pixel_text(image: np.ndarray) -> str:
-    return " ".join(map(str, image.ravel()))
+    return " ".join([PIXEL_TEXT[v] for v in image.ravel().tolist()])
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]], *, bom: bool = False, crlf: bool = False,

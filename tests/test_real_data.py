@@ -13,6 +13,7 @@ import pytest
 
 from fer_utils import data, report
 from fer_utils.preprocess import Preprocessor
+from tests import fer_files as ff
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,24 @@ def test_real_data_has_the_standard_splits(real_source):
         assert (len(ds.train), len(ds.val), len(ds.test)) == (28709, 3589, 3589)
         assert data.class_counts(ds).loc["all", "total"] == 35887
     assert np.bincount(np.concatenate([ds.train.labels, ds.val.labels]), minlength=7)[1] > 400  # disgust is rare
+
+
+def test_csv_forms_of_the_real_data_match_it(real_source, tmp_path):
+    """fer2013.csv and a training-only train.csv written from the real faces read back the same pixels."""
+    ds = data.load_fer2013(real_source)
+    if ds.val_carved:
+        pytest.skip("the real source is training-only; nothing to write a fer2013.csv from")
+    usage = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
+    parts = [(s.images, s.labels, np.full(len(s), usage[name])) for name, s in ds.splits().items()]
+    images, labels, usages = (np.concatenate(p) for p in zip(*parts))
+    full = data.load_fer2013(ff.write_fer2013_csv(tmp_path / "fer2013.csv", images, labels, usages, crlf=True),
+                             use_cache=False)
+    for name in data.SPLITS:
+        np.testing.assert_array_equal(getattr(full, name).images, getattr(ds, name).images)
+        np.testing.assert_array_equal(getattr(full, name).labels, getattr(ds, name).labels)
+    train = data.load_fer2013(ff.write_train_csv(tmp_path / "train.csv", ds.train.images, ds.train.labels),
+                              use_cache=False)
+    assert len(train.train) + len(train.val) == 28709 and train.test is None
 
 
 def test_smoke_series_runs_end_to_end(real_source):
