@@ -46,7 +46,7 @@ KNOWN_FILES = ("fer2013.csv", "icml_face_data.csv", "fer2013.zip", "fer2013.tar.
 KNOWN_CSVS = ("fer2013.csv", "icml_face_data.csv", "train.csv")
 ACCEPTED_FORMS = (
     "fer2013.csv (emotion,pixels,Usage); icml_face_data.csv; train.csv (label,feature or emotion,pixels); "
-    "an image folder train/<class>/*.jpg + test/<class>/*.jpg or its .zip; fer2013.tar.gz"
+    "an image folder train/<class>/*.jpg + test/<class>/*.jpg or its .zip (e.g. archive.zip); fer2013.tar.gz"
 )
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm")
 IGNORED_NAMES = ("__MACOSX", "Thumbs.db", "desktop.ini")
@@ -173,14 +173,21 @@ def _ignored(name: str) -> bool:
     return name.startswith(".") or name in IGNORED_NAMES
 
 
-def _find_in_folder(folder: Path) -> Path | None:
-    """The folder itself when it is an image tree, else the first known file in it or in fer2013/."""
-    if any(p.is_dir() and p.name.lower() in ("train", "test") for p in folder.iterdir()):
+def _find_in_folder(folder: Path, depth: int = 1) -> Path | None:
+    """The folder itself when it is an image tree, else a known file in it (or the only zip), else the same
+    search one folder down (an extracted archive: fer2013/fer2013.csv, archive/train/...)."""
+    entries = sorted(p for p in folder.iterdir() if not _ignored(p.name))
+    if any(p.is_dir() and p.name.lower() in ("train", "test") for p in entries):
         return folder
-    for where in (folder, folder / "fer2013"):
-        for name in KNOWN_FILES:
-            if (where / name).is_file():
-                return where / name
+    files = {p.name.lower(): p for p in entries if p.is_file()}
+    known = next((files[name] for name in KNOWN_FILES if name in files), None)
+    zips = [p for name, p in files.items() if name.endswith(".zip")]
+    if known or len(zips) == 1:
+        return known or zips[0]
+    for sub in (p for p in entries if p.is_dir() and depth > 0):
+        found = _find_in_folder(sub, depth - 1)
+        if found is not None:
+            return found
     return None
 
 

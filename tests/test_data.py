@@ -162,6 +162,17 @@ def test_folder_with_a_known_csv_and_nested_tar_layout(tmp_path, faces, cache):
     assert load_fer2013(nested, cache_dir=cache).source == nested / "fer2013" / "fer2013.csv"
 
 
+def test_folder_with_a_downloaded_zip_or_an_extracted_archive(tmp_path, faces, cache):
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    ff.write_zip(downloads / "archive.zip", ff.tree_members(*faces))
+    (downloads / "notes.txt").write_text("from Kaggle")
+    assert_usage_splits(load_fer2013(downloads, cache_dir=cache), *faces)
+    extracted = tmp_path / "extracted"
+    ff.write_tree(extracted / "archive", ff.tree_members(*faces))
+    assert load_fer2013(extracted, cache_dir=cache).source == extracted / "archive"
+
+
 def test_kaggle_challenge_zip_and_tar_gz_with_the_csv_inside(tmp_path, faces, cache):
     csv_path = ff.write_icml_csv(tmp_path / "icml_face_data.csv", *faces)
     with zipfile.ZipFile(tmp_path / "challenge.zip", "w") as zf:
