@@ -395,6 +395,20 @@ def test_damaged_zips(tmp_path, faces):
         load_fer2013(other, use_cache=False)
 
 
+def test_truncated_compressed_csvs(tmp_path, faces):
+    csv_path = ff.write_fer2013_csv(tmp_path / "fer2013.csv", *faces)
+    with tarfile.open(tmp_path / "full.tar.gz", "w:gz") as tf:
+        tf.add(csv_path, "fer2013/fer2013.csv")
+    cut_tar = tmp_path / "fer2013.tar.gz"
+    cut_tar.write_bytes((tmp_path / "full.tar.gz").read_bytes()[:20000])
+    with pytest.raises(DataError, match="fer2013.tar.gz: damaged or truncated archive"):
+        load_fer2013(cut_tar, use_cache=False)
+    cut_gz = tmp_path / "fer2013.csv.gz"
+    cut_gz.write_bytes(gzip.compress(csv_path.read_bytes())[:20000])
+    with pytest.raises(DataError, match="fer2013.csv.gz: "):
+        load_fer2013(cut_gz, use_cache=False)
+
+
 def test_damaged_member_data_in_a_zip(tmp_path, faces):
     members = ff.tree_members(*faces)
     path = ff.write_zip(tmp_path / "fer2013.zip", members)
