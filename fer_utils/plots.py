@@ -74,3 +74,19 @@ def pixel_histograms(before: np.ndarray, after: np.ndarray) -> plt.Figure:
     axes[1].hist(after.ravel(), bins=256, histtype="stepfilled", color="tab:blue")
     axes[1].set(title="After preprocessing", xlabel="value")
     return fig
+
+
+def training_curves(history: pd.DataFrame, title: str, overlay: pd.DataFrame | None = None,
+                    overlay_label: str = "") -> plt.Figure:
+    """Loss and accuracy per epoch, train and val; `overlay` adds another run's val curves (dashed)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        ax.plot(history["epoch"], history[metric], label="train", color="tab:blue")
+        ax.plot(history["epoch"], history[f"val_{metric}"], label="val", color="tab:orange")
+        if overlay is not None:
+            ax.plot(overlay["epoch"], overlay[f"val_{metric}"], "--", color="0.4", label=f"val, {overlay_label}")
+        ax.set(xlabel="epoch", ylabel=metric)
+    axes[1].legend(loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

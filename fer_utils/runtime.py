@@ -52,17 +52,20 @@ def setup_run(run_dir: str | os.PathLike, seed: int, *, keras: bool = False) -> 
     run = RunPaths(Path(run_dir).expanduser().resolve())
     for folder in (run.root, run.figures, run.models, run.histories):
         folder.mkdir(parents=True, exist_ok=True)
-    random.seed(seed)
-    np.random.seed(seed)
     if keras:
-        _seed_keras(seed)
+        seed_everything(seed)
+    else:
+        random.seed(seed)
+        np.random.seed(seed)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr,
                         force=True)
     plots.set_style()
     return run
 
 
-def _seed_keras(seed: int) -> None:
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and the Keras backend, and make TensorFlow's ops deterministic."""
+    import_keras_quietly()
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -70,6 +73,51 @@ def _seed_keras(seed: int) -> None:
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
+
+
+def import_keras_quietly() -> None:
+    """Import Keras and start its backend's devices with file descriptor 2 muted: TensorFlow's C++ start-up
+    lines ignore TF_CPP_MIN_LOG_LEVEL and would fill notebooks and reports. `devices()` says what was found."""
+    if "keras" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            import keras
+
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow as tf
+
+                tf.config.list_physical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def devices() -> list[str]:
+    """The devices the Keras backend computes on, e.g. ['CPU'] or ['GPU:0 NVIDIA H200']."""
+    import_keras_quietly()
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        return [f"GPU:{i} {tf.config.experimental.get_device_details(g).get('device_name', '')}".strip()
+                for i, g in enumerate(gpus)] or ["CPU"]
+    if backend == "jax":
+        import jax
+
+        return [f"{d.platform.upper()}:{d.id} {getattr(d, 'device_kind', '')}".strip() for d in jax.devices()]
+    if backend == "torch":
+        import torch
+
+        return [f"GPU:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())] or ["CPU"]
+    return [backend]
 
 
 def versions() -> dict[str, str]:

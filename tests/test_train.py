@@ -1,0 +1,126 @@
+"""The training engine: a history with each epoch once, resume after a kill, load when finished, refuse to
+mix parameters; evaluation plain and flip-averaged; curve analysis."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("keras")
+
+from fer_utils import train  # noqa: E402
+from fer_utils.train import TrainingMismatch, read_history, train_model  # noqa: E402
+from tests import fer_files as ff  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (70, 48, 48, 1)).astype("float32")
+    y = np.arange(70) % 7
+    return x[:56], y[:56], x[56:], y[56:]
+
+
+def fit(tiny, folder, epochs, **kw):
+    x, y, xv, yv = tiny
+    return train_model("dnn", x, y, xv, yv, folder=folder, epochs=epochs, batch_size=16, seed=1, **kw)
+
+
+def test_train_resume_and_load(tiny, tmp_path):
+    folder = tmp_path / "dnn"
+    first = fit(tiny, folder, 2)
+    assert list(first.history["epoch"]) == [1, 2] and list(first.history.columns) == list(train.HISTORY_COLUMNS)
+    assert first.history["lr"].iloc[-1] < 1e-3 and (first.history["seconds"] > 0).all()
+    assert sorted(p.name for p in folder.glob("checkpoint-*")) == ["checkpoint-epoch0002.keras"]
+    assert len(list(folder.glob("best-epoch*.keras"))) == 1 and not list(folder.glob("*.tmp*"))
+
+    stamp = (folder / "history.csv").stat().st_mtime_ns
+    again = fit(tiny, folder, 2)  # finished: loaded, not redone
+    assert (folder / "history.csv").stat().st_mtime_ns == stamp
+    pd.testing.assert_frame_equal(again.history, first.history)
+
+    more = fit(tiny, folder, 4)  # asked for more epochs: resumes after epoch 2
+    assert list(more.history["epoch"]) == [1, 2, 3, 4]
+    pd.testing.assert_frame_equal(more.history.iloc[:2], first.history)
+    best = int(more.history.loc[more.history["val_accuracy"].idxmax(), "epoch"])
+    assert more.best_epoch == best and (folder / f"best-epoch{best:04d}.keras").exists()
+
+
+def test_other_parameters_never_mix_with_an_old_run(tiny, tmp_path):
+    folder = tmp_path / "dnn"
+    fit(tiny, folder, 1, identity={"data": "a.csv"})
+    x, y, xv, yv = tiny
+    with pytest.raises(TrainingMismatch, match="batch_size: 16 then, 32 now"):
+        train_model("dnn", x, y, xv, yv, folder=folder, epochs=2, batch_size=32, seed=1, identity={"data": "a.csv"})
+    with pytest.raises(TrainingMismatch, match="data: a.csv then, b.csv now"):
+        fit(tiny, folder, 2, identity={"data": "b.csv"})
+    assert list(read_history(folder)["epoch"]) == [1]
+
+
+def test_files_of_an_epoch_in_flight_are_dropped_on_resume(tiny, tmp_path):
+    """A kill after the checkpoint was written but before the history row: that epoch is trained again."""
+    folder = tmp_path / "dnn"
+    fit(tiny, folder, 2)
+    (folder / "checkpoint-epoch0003.keras").write_bytes(b"half-written epoch 3")
+    (folder / "best-epoch0003.keras").write_bytes(b"half-written epoch 3")
+    (folder / "checkpoint-epoch0003.tmp.keras").write_bytes(b"partial")
+    (folder / "history.tmp").write_text("partial")
+    trained = fit(tiny, folder, 3)
+    assert list(trained.history["epoch"]) == [1, 2, 3]
+    assert not list(folder.glob("*.tmp*"))
+
+
+def test_a_sigkilled_training_resumes_and_holds_each_epoch_once(tmp_path):
+    images, labels, usage = ff.make_faces(per_usage_class=20)
+    source = ff.write_fer2013_csv(tmp_path / "fer2013.csv", images, labels, usage)
+    run_dir, epochs = tmp_path / "run", 10
+    command = [sys.executable, "-m", "fer_utils.train", "dnn", "--profile", "smoke", "--data", str(source),
+               "--run-dir", str(run_dir), "--epochs", str(epochs)]
+    env = {**os.environ, "FER2013_CACHE": str(tmp_path / "cache")}
+    history = run_dir / "models" / "dnn" / "history.csv"
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if history.exists() and len(read_history(history.parent)) >= 3:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "training ended before it could be killed: " + proc.stderr.read().decode()[-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = len(read_history(history.parent))
+    assert 3 <= killed_at < epochs
+
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"resuming after epoch {killed_at} of {epochs}" in result.stderr
+    final = read_history(history.parent)
+    assert list(final["epoch"]) == list(range(1, epochs + 1))
+    evaluation = json.loads((history.parent / "evaluation.json").read_text())
+    assert evaluation["epochs"] == epochs and 0 <= evaluation["val"]["accuracy"] <= 1
+
+
+def test_evaluate_plain_and_flip_averaged(tiny, tmp_path):
+    trained = fit(tiny, tmp_path / "dnn", 1)
+    x, y = tiny[2], tiny[3]
+    result = train.evaluate(trained.model, x, y)
+    p = trained.model.predict(x, verbose=0)
+    assert result["accuracy"] == pytest.approx(np.mean(p.argmax(1) == y))
+    flipped = (p + trained.model.predict(x[:, :, ::-1], verbose=0)) / 2
+    assert result["flip_accuracy"] == pytest.approx(np.mean(flipped.argmax(1) == y))
+    assert list(result["per_class"]) == list(train.fer_data.CLASS_NAMES)
+
+
+def test_overfitting_onset_from_the_curves():
+    falling = pd.DataFrame({"epoch": [1, 2, 3, 4, 5], "loss": [2.0, 1.5, 1.2, 1.0, 0.8],
+                            "val_loss": [1.9, 1.6, 1.4, 1.5, 1.7]})
+    assert train.overfitting_onset(falling) == 3
+    still_improving = falling.assign(val_loss=[1.9, 1.7, 1.5, 1.4, 1.3])
+    assert train.overfitting_onset(still_improving) is None
