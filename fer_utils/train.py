@@ -29,7 +29,7 @@ HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr"
 
 
 class TrainingMismatch(RuntimeError):
-    """A training folder that holds a run made with other parameters."""
+    """A training folder whose history is not one this engine wrote."""
 
 
 @dataclass
@@ -50,7 +50,8 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
                 folder: str | os.PathLike, epochs: int, batch_size: int, seed: int,
                 identity: dict | None = None) -> Trained:
     """Train `name` to `epochs` in `folder`, resuming after the last finished epoch there; a finished
-    training is loaded, not redone. `identity` (data, limits...) must match the folder's earlier run."""
+    training is loaded, not redone. If `identity` (data, limits...), batch size or seed differ from the
+    folder's earlier run, that run is moved aside and training starts afresh."""
     if name not in BUILDERS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(BUILDERS)}")
     if epochs < 1:
@@ -121,18 +122,22 @@ def read_history(folder: str | os.PathLike) -> pd.DataFrame:
 
 
 def _check_config(folder: Path, config: dict) -> None:
+    """Record the training's parameters; a folder trained with other ones is moved aside (kept, never mixed)
+    and training starts afresh. More epochs than before is not a change: training continues."""
     path = folder / "config.json"
     if path.exists():
         old = json.loads(path.read_text())
         changed = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
-        if changed:
-            diff = "; ".join(f"{k}: {old.get(k)} then, {config.get(k)} now" for k in changed)
-            raise TrainingMismatch(f"{folder} holds a training with other parameters ({diff}); delete that folder "
-                                   "or use another run folder")
-    else:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(config, indent=1))
-        os.replace(tmp, path)
+        if not changed:
+            return
+        aside = folder.with_name(f"{folder.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(folder, aside)
+        folder.mkdir()
+        log.warning("%s was trained with other parameters (%s); moved it to %s and training afresh", folder,
+                    "; ".join(f"{k}: {old.get(k)} then, {config.get(k)} now" for k in changed), aside.name)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(config, indent=1))
+    os.replace(tmp, path)
 
 
 def _checkpoint(folder: Path, epoch: int) -> Path:

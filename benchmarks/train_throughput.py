@@ -1,0 +1,106 @@
+"""Training images per second of the report's CNN as the project trains it (augmentation as Keras layers
+inside the model, `model.fit` on in-memory arrays), against
+  (a) a bare `model.fit` of the same CNN without augmentation, and
+  (b) the same CNN fed by a per-image scipy augmentation generator in the style of the 2017
+      ImageDataGenerator (rotation, flip, shift and zoom drawn and applied face by face in Python).
+
+    python benchmarks/train_throughput.py [--images 3840] [--batch-size 128] [--repeats 3]
+
+Prints the median images/s of each over --repeats interleaved runs and the ratios, all from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fer_utils import models  # noqa: E402
+from fer_utils.models import keras  # noqa: E402
+
+
+def random_affine(rng: np.random.Generator, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """One draw of the report's augmentation as an output-to-input matrix and offset for ndimage."""
+    angle = np.deg2rad(rng.uniform(-30, 30))
+    zoom = rng.uniform(0.8, 1.2)
+    shift = rng.uniform(-0.1, 0.1, size=2) * side
+    flip = -1.0 if rng.random() < 0.5 else 1.0
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    matrix = rotation @ np.diag([zoom, zoom * flip])
+    centre = np.array([side - 1, side - 1]) / 2
+    offset = centre - matrix @ centre + shift
+    return matrix, offset
+
+
+class NumpyAugmentFeed(keras.utils.PyDataset):
+    """Batches augmented face by face with scipy.ndimage, as ImageDataGenerator.flow did."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int = 0):
+        super().__init__()
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(x))
+
+    def __len__(self) -> int:
+        return len(self.x) // self.batch_size
+
+    def __getitem__(self, index: int):
+        idx = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        batch = np.empty_like(self.x[idx])
+        for k, i in enumerate(idx):
+            matrix, offset = random_affine(self.rng, self.x.shape[1])
+            batch[k, :, :, 0] = ndimage.affine_transform(self.x[i, :, :, 0], matrix, offset, order=1, mode="nearest")
+        return batch, self.y[idx]
+
+
+def images_per_second(fit, n_images: int) -> float:
+    start = time.perf_counter()
+    fit()
+    return n_images / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=3840, help="training images per timed run")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    n = args.images - args.images % args.batch_size
+    x = rng.uniform(-1, 1, (n, 48, 48, 1)).astype("float32")
+    y = rng.integers(0, 7, n)
+    project, bare, fed = models.build_cnn(augment=True), models.build_cnn(augment=False), models.build_cnn(False)
+    fits = {
+        "project: augmentation in the graph": lambda: project.fit(x, y, batch_size=args.batch_size, epochs=1,
+                                                                  shuffle=True, verbose=0),
+        "(a) bare fit, no augmentation": lambda: bare.fit(x, y, batch_size=args.batch_size, epochs=1, shuffle=True,
+                                                          verbose=0),
+        "(b) per-image scipy feed": lambda: fed.fit(NumpyAugmentFeed(x, y, args.batch_size), epochs=1, verbose=0),
+    }
+    for fit in fits.values():  # warm-up: trace and compile each step once
+        fit()
+    rates = {name: [] for name in fits}
+    for _ in range(args.repeats):
+        for name, fit in fits.items():
+            rates[name].append(images_per_second(fit, n))
+    median = {name: statistics.median(r) for name, r in rates.items()}
+    print(f"Keras {keras.__version__} ({keras.backend.backend()}), {n} images per run, batch {args.batch_size}, "
+          f"median of {args.repeats}")
+    for name, rate in median.items():
+        print(f"  {name:<38}{rate:8.0f} images/s   (runs: {', '.join(f'{r:.0f}' for r in rates[name])})")
+    ours = median["project: augmentation in the graph"]
+    print(f"project / bare fit:    {ours / median['(a) bare fit, no augmentation']:.2f}x")
+    print(f"project / scipy feed:  {ours / median['(b) per-image scipy feed']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
