@@ -19,7 +19,7 @@ from . import plots
 
 @dataclass(frozen=True)
 class RunPaths:
-    """Where one run keeps its artifacts: figures, models and training histories under `root`."""
+    """Where one run keeps its artifacts under `root`: figures, and models (with their histories)."""
 
     root: Path
 
@@ -32,25 +32,15 @@ class RunPaths:
         return self.root / "models"
 
     @property
-    def histories(self) -> Path:
-        return self.root / "histories"
-
-    @property
     def preprocessing(self) -> Path:
         return self.models / "preprocessing.npz"
-
-    def require(self, path: Path, notebook: str) -> Path:
-        """`path` if an earlier notebook wrote it, else FileNotFoundError naming that notebook."""
-        if not path.exists():
-            raise FileNotFoundError(f"{path} is missing: run notebook {notebook} with run_dir={self.root} first")
-        return path
 
 
 def setup_run(run_dir: str | os.PathLike, seed: int, *, keras: bool = False) -> RunPaths:
     """Create the run folders, seed Python/numpy (and Keras with deterministic ops), set logging and plot style."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     run = RunPaths(Path(run_dir).expanduser().resolve())
-    for folder in (run.root, run.figures, run.models, run.histories):
+    for folder in (run.root, run.figures, run.models):
         folder.mkdir(parents=True, exist_ok=True)
     if keras:
         seed_everything(seed)
