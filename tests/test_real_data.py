@@ -3,6 +3,7 @@ Skipped, with the reason, where no copy of the data is found."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -64,7 +65,13 @@ def test_smoke_series_runs_end_to_end(real_source):
         executed = nbformat.read(run_dir / "notebooks" / nb.name, as_version=4)
         errors = [o for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"]
         assert not errors
-    for name in ("01_class_distribution", "01_sample_faces", "01_mean_face", "01_pixel_histograms"):
+    figures = ("01_class_distribution", "01_sample_faces", "01_mean_face", "01_pixel_histograms",
+               "fig1_cnn_training", "fig2_cnn_no_augmentation", "fig3_dnn_training")
+    for name in figures:
         assert (run_dir / "figures" / f"{name}.png").stat().st_size > 1000
+    for model in ("cnn", "cnn_noaug", "dnn"):
+        evaluation = json.loads((run_dir / "models" / model / "evaluation.json").read_text())
+        assert evaluation["epochs"] == report.load_profile("smoke")[f"epochs_{model}"]
+        assert 0 <= evaluation["test"]["flip_accuracy"] <= 1
     prep = Preprocessor.load(run_dir / "models" / "preprocessing.npz")
     assert prep.mean.shape == (48, 48) and 100 < prep.scale <= 255
