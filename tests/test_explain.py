@@ -1,0 +1,63 @@
+"""Interpretation: saliency against finite differences, SmoothGrad, Grad-CAM's size, gradient ascent."""
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from fer_utils import explain  # noqa: E402
+from fer_utils.models import keras as fk  # noqa: E402,F401  (quiet TensorFlow start-up)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((48, 48, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="tanh", name="conv1")(inputs)
+    x = keras.layers.AveragePooling2D(4, name="pool1")(x)  # smooth, so finite differences are exact enough
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="tanh", name="conv2")(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(8, activation="tanh")(x)
+    outputs = keras.layers.Dense(7, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    faces = np.random.default_rng(0).uniform(-1, 1, (3, 48, 48, 1)).astype("float32")
+    return model, faces
+
+
+def test_saliency_matches_finite_differences(tiny):
+    model, faces = tiny
+    saliency = explain.saliency_map(model, faces, class_index=2)
+    assert saliency.shape == (3, 48, 48) and (saliency >= 0).all()
+    scores = explain.logit_function(model)
+    rng = np.random.default_rng(1)
+    eps = 1e-2
+    for face in range(3):
+        for r, c in rng.integers(0, 48, (5, 2)):
+            up, down = faces.copy(), faces.copy()
+            up[face, r, c, 0] += eps
+            down[face, r, c, 0] -= eps
+            fd = (np.asarray(scores(up))[face, 2] - np.asarray(scores(down))[face, 2]) / (2 * eps)
+            assert saliency[face, r, c] == pytest.approx(abs(fd), rel=0.05, abs=2e-4)
+
+
+def test_saliency_uses_the_predicted_class_and_smoothgrad_averages(tiny):
+    model, faces = tiny
+    predicted = model.predict(faces, verbose=0).argmax(1)
+    np.testing.assert_allclose(explain.saliency_map(model, faces), explain.saliency_map(model, faces, predicted))
+    smooth = explain.smooth_grad(model, faces, samples=4)
+    assert smooth.shape == (3, 48, 48) and np.isfinite(smooth).all()
+    assert not np.allclose(smooth, explain.saliency_map(model, faces))
+
+
+def test_grad_cam_has_the_input_size(tiny):
+    model, faces = tiny
+    cam = explain.grad_cam(model, faces, "conv2")
+    assert cam.shape == (3, 48, 48) and cam.min() >= 0 and cam.max() <= 1
+
+
+def test_layer_outputs_and_gradient_ascent(tiny):
+    model, faces = tiny
+    assert explain.layer_outputs(model, faces, "conv1").shape == (3, 48, 48, 4)
+    image, start, reached = explain.maximize_filter(model, "conv2", 1, steps=30)
+    assert image.shape == (48, 48)
+    assert reached > start + 0.3  # tanh units: from near 0 towards 1
