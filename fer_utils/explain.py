@@ -129,3 +129,39 @@ def _classes(model: keras.Model, images: np.ndarray, class_index) -> np.ndarray:
     if class_index is None:
         return predicted_classes(model, images)
     return np.broadcast_to(np.asarray(class_index, dtype=int), (len(images),)).copy()
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray):
+    """Row-normalised confusion matrix (true class x predicted class, rows sum to 1) as a DataFrame."""
+    import pandas as pd
+    from sklearn.metrics import confusion_matrix
+
+    from .data import CLASS_NAMES
+
+    matrix = confusion_matrix(y_true, y_pred, labels=range(len(CLASS_NAMES)), normalize="true")
+    return pd.DataFrame(matrix, index=pd.Index(CLASS_NAMES, name="true"),
+                        columns=pd.Index(CLASS_NAMES, name="predicted"))
+
+
+def per_class_metrics(y_true: np.ndarray, y_pred: np.ndarray):
+    """Precision, recall, F1 and support per class (scikit-learn) as a DataFrame."""
+    import pandas as pd
+    from sklearn.metrics import precision_recall_fscore_support
+
+    from .data import CLASS_NAMES
+
+    p, r, f, n = precision_recall_fscore_support(y_true, y_pred, labels=range(len(CLASS_NAMES)), zero_division=0)
+    return pd.DataFrame({"precision": p, "recall": r, "F1": f, "faces": n}, index=pd.Index(CLASS_NAMES, name="class"))
+
+
+def confusion_observations(matrix) -> dict:
+    """The easiest and hardest class (diagonal) and the largest confusion (off-diagonal) of `confusion`."""
+    values = matrix.to_numpy().copy()
+    diagonal = np.diag(values).copy()
+    np.fill_diagonal(values, -1)
+    true, predicted = np.unravel_index(values.argmax(), values.shape)
+    names = list(matrix.index)
+    return {"easiest": names[diagonal.argmax()], "easiest_recall": float(diagonal.max()),
+            "hardest": names[diagonal.argmin()], "hardest_recall": float(diagonal.min()),
+            "confused_true": names[true], "confused_predicted": names[predicted],
+            "confused_share": float(values[true, predicted])}

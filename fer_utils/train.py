@@ -240,6 +240,13 @@ def load_history(run_dir: str | os.PathLike, name: str, notebook: str) -> pd.Dat
     return read_history(_artifact(run_dir, name, "history.csv", notebook).parent)
 
 
+def load_best(run_dir: str | os.PathLike, name: str, notebook: str):
+    """The best-on-val model of `name` that `notebook` trained (for inference); an error naming it if missing."""
+    history = load_history(run_dir, name, notebook)
+    best = int(history.loc[history["val_accuracy"].idxmax(), "epoch"])
+    return keras.models.load_model(_artifact(run_dir, name, _best(Path(), best).name, notebook), compile=False)
+
+
 def _artifact(run_dir, name: str, file: str, notebook: str) -> Path:
     path = Path(run_dir).expanduser().resolve() / "models" / name / file
     if not path.exists():

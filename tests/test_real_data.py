@@ -66,7 +66,7 @@ def test_smoke_series_runs_end_to_end(real_source):
         errors = [o for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"]
         assert not errors
     figures = ("01_class_distribution", "01_sample_faces", "01_mean_face", "01_pixel_histograms",
-               "fig1_cnn_training", "fig2_cnn_no_augmentation", "fig3_dnn_training")
+               "fig1_cnn_training", "fig2_cnn_no_augmentation", "fig3_dnn_training", "fig4_confusion_matrix")
     for name in figures:
         assert (run_dir / "figures" / f"{name}.png").stat().st_size > 1000
     for model in ("cnn", "cnn_noaug", "dnn"):
