@@ -110,6 +110,18 @@ def devices() -> list[str]:
     return [backend]
 
 
+def banner(profile: str, run: RunPaths) -> str:
+    """What a notebook states first: profile, run folder, library versions, and the Keras backend's devices
+    when Keras is loaded."""
+    lines = [f"profile {profile}; run folder {run.root}",
+             ", ".join(f"{name} {version}" for name, version in versions().items())]
+    if "keras" in sys.modules:
+        import keras
+
+        lines.append(f"Keras backend {keras.backend.backend()} on {', '.join(devices())}")
+    return "\n".join(lines)
+
+
 def versions() -> dict[str, str]:
     """Versions of Python and the libraries that shape the results (those installed)."""
     found = {"python": platform.python_version()}
