@@ -74,7 +74,7 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
             keras.utils.set_random_seed(seed)
             model = BUILDERS[name](seed)
         model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, initial_epoch=done, shuffle=True,
-                  validation_data=(x_val, y_val), verbose=0, callbacks=[EpochCommit(name, folder, epochs)])
+                  validation_data=(x_val, y_val), verbose=0, callbacks=[EpochCommit(name, folder, epochs, history)])
         history = read_history(folder)
     best_epoch = int(history.loc[history["val_accuracy"].idxmax(), "epoch"])
     model = keras.models.load_model(_best(folder, best_epoch), compile=False)
@@ -85,9 +85,9 @@ class EpochCommit(keras.callbacks.Callback):
     """Writes each epoch's checkpoint, best model and history row so that a kill at any moment leaves a
     consistent folder: the history CSV is the commit point, and files of later epochs are dropped on resume."""
 
-    def __init__(self, name: str, folder: Path, epochs: int):
+    def __init__(self, name: str, folder: Path, epochs: int, history: pd.DataFrame):
         super().__init__()
-        self.name, self.folder, self.epochs = name, folder, epochs
+        self.name, self.folder, self.epochs, self.history = name, folder, epochs, history
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
@@ -98,13 +98,14 @@ class EpochCommit(keras.callbacks.Callback):
         row = {"epoch": number, **{k: float(logs[k]) for k in HISTORY_COLUMNS[1:5]},
                "lr": float(np.asarray(self.model.optimizer.learning_rate)),
                "seconds": time.perf_counter() - self.start}
-        history = read_history(self.folder)
+        history = self.history
         _save_atomic(self.model, _checkpoint(self.folder, number))
         if history.empty or row["val_accuracy"] > history["val_accuracy"].max():
             _save_atomic(self.model, _best(self.folder, number), include_optimizer=False)
         history = pd.concat([history, pd.DataFrame([row])], ignore_index=True)
         _write_csv_atomic(history, self.folder / "history.csv")  # the commit point
         _drop_superseded(self.folder, history)
+        self.history = history
         log.info("%s epoch %d/%d: loss %.4f acc %.4f, val_loss %.4f val_acc %.4f, lr %.3g, %.1f s", self.name,
                  number, self.epochs, row["loss"], row["accuracy"], row["val_loss"], row["val_accuracy"],
                  row["lr"], row["seconds"])
@@ -204,7 +205,9 @@ def evaluate(model, x: np.ndarray, y: np.ndarray) -> dict:
     """Accuracy plain and flip-averaged, and per-class accuracy (recall), on one split."""
     from sklearn.metrics import accuracy_score, recall_score
 
-    plain, flipped = predict_proba(model, x).argmax(1), predict_proba(model, x, flip=True).argmax(1)
+    p = predict_proba(model, x)
+    mirrored = model.predict(x[:, :, ::-1, :], batch_size=512, verbose=0)
+    plain, flipped = p.argmax(1), ((p + mirrored) / 2).argmax(1)
     labels = list(range(len(fer_data.CLASS_NAMES)))
     per_class = recall_score(y, plain, labels=labels, average=None, zero_division=0)
     return {"accuracy": float(accuracy_score(y, plain)), "flip_accuracy": float(accuracy_score(y, flipped)),
