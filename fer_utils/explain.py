@@ -97,19 +97,128 @@ def maximize_filter(model: keras.Model, layer_name: str, filter_index: int, step
                     step_size: float = 0.05, seed: int = 0) -> tuple[np.ndarray, float, float]:
     """Gradient ascent from small noise on the mean activation of one filter, with normalised gradients.
     Returns the image (48, 48), the activation at the start and the activation reached."""
+    images, start, reached = maximize_filters(model, layer_name, [filter_index], steps, step_size, seed)
+    return images[0], float(start[0]), float(reached[0])
+
+
+def maximize_filters(model: keras.Model, layer_name: str, filter_indices, steps: int = 100,
+                     step_size: float = 0.05, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`maximize_filter` for many filters at once: image i ascends filter_indices[i] (the images do not
+    interact in inference mode, so one batched gradient serves all). Returns images (N, 48, 48), and the
+    activations at the start and reached (N,)."""
+    filters = np.asarray(filter_indices, dtype=int)
     feature = keras.Model(model.input, model.get_layer(layer_name).output)
-    x = np.random.default_rng(seed).normal(0, 0.05, (1, *model.input_shape[1:])).astype("float32")
+    x = np.random.default_rng(seed).normal(0, 0.05, (len(filters), *model.input_shape[1:])).astype("float32")
+    select = keras.ops.convert_to_tensor(np.eye(feature.output_shape[-1], dtype="float32")[filters])
 
-    def activation(z):
-        return keras.ops.mean(feature(z, training=False)[..., filter_index])
+    def per_image(z):  # the mean activation of image i's own filter, (N,)
+        out = feature(z, training=False)
+        return keras.ops.sum(keras.ops.mean(out, axis=(1, 2)) * select, axis=-1)
 
-    start = None
+    start = np.asarray(per_image(x))
     for _ in range(steps):
-        value, grad = value_and_grad(activation, x)
-        start = value if start is None else start
-        x = np.clip(x + step_size * grad / (np.sqrt(np.mean(grad ** 2)) + 1e-8), -1, 1).astype("float32")
-    final, _ = value_and_grad(activation, x)
-    return x[0, :, :, 0], start, final
+        _, grad = value_and_grad(lambda z: keras.ops.sum(per_image(z)), x)
+        norm = np.sqrt(np.mean(grad ** 2, axis=(1, 2, 3), keepdims=True)) + 1e-8
+        x = np.clip(x + step_size * grad / norm, -1, 1).astype("float32")
+    return x[..., 0], start, np.asarray(per_image(x))
+
+
+def filter_correlations(outputs: np.ndarray) -> np.ndarray:
+    """Pearson correlation between the filters of one layer's outputs (N, H, W, F), over every face and
+    position: (F, F). A filter that never varies correlates 0 with every other."""
+    flat = outputs.reshape(-1, outputs.shape[-1]).astype("float64")
+    centred = flat - flat.mean(axis=0)
+    norms = np.sqrt((centred ** 2).sum(axis=0))
+    safe = np.where(norms > 0, norms, 1)
+    corr = (centred.T @ centred) / np.outer(safe, safe)
+    corr[norms == 0, :] = corr[:, norms == 0] = 0
+    np.fill_diagonal(corr, 1)
+    return corr
+
+
+def extreme_pairs(corr: np.ndarray) -> dict:
+    """The most similar (highest correlation) and most complementary (lowest) pair of distinct filters."""
+    upper = np.triu_indices(len(corr), k=1)
+    values = corr[upper]
+    hi, lo = values.argmax(), values.argmin()
+    return {"similar": (int(upper[0][hi]), int(upper[1][hi])), "similar_r": float(values[hi]),
+            "complementary": (int(upper[0][lo]), int(upper[1][lo])), "complementary_r": float(values[lo])}
+
+
+def top_activating(outputs: np.ndarray, k: int) -> np.ndarray:
+    """For each filter, the indices of the k faces with the highest mean activation: (F, k), best first."""
+    means = outputs.mean(axis=(1, 2))
+    return np.argsort(-means, axis=0, kind="stable")[:k].T
+
+
+# Fixed regions of the aligned 48x48 FER2013 face, (rows, columns), read off the mean training face.
+FACE_REGIONS = {"brows": (slice(9, 15), slice(6, 42)), "eyes": (slice(15, 22), slice(6, 42)),
+                "mouth": (slice(33, 44), slice(12, 36))}
+
+
+def region_shares(maps: np.ndarray, regions: dict = FACE_REGIONS):
+    """Share of each map's total saliency (N, 48, 48) inside each region, with the region's share of the
+    area for comparison: a DataFrame, one row per map and a last row `area`."""
+    import pandas as pd
+
+    maps = np.asarray(maps, dtype="float64")
+    totals = maps.sum(axis=(1, 2))
+    totals = np.where(totals > 0, totals, 1)
+    shares = {name: maps[:, r, c].sum(axis=(1, 2)) / totals for name, (r, c) in regions.items()}
+    area = {name: maps[0, r, c].size / maps[0].size for name, (r, c) in regions.items()}
+    frame = pd.DataFrame(shares)
+    frame.loc["area"] = area
+    return frame
+
+
+def keep_salient(images: np.ndarray, maps: np.ndarray, removed_share: float) -> np.ndarray:
+    """The faces with their least salient pixels set to NaN: `removed_share` (0..1) of each face's pixels."""
+    if not 0 <= removed_share < 1:
+        raise ValueError(f"the share of pixels removed must be in [0, 1), got {removed_share}")
+    flat = maps.reshape(len(maps), -1)
+    cut = np.quantile(flat, removed_share, axis=1).reshape(-1, 1, 1)
+    return np.where(maps >= cut, images.reshape(maps.shape).astype("float32"), np.nan)
+
+
+def class_average_saliency(model: keras.Model, images: np.ndarray, labels: np.ndarray, per_class: int,
+                           seed: int = 0) -> np.ndarray:
+    """Per emotion, the mean saliency map (each map scaled to sum 1) of its own score over up to
+    `per_class` faces of that emotion: (classes, 48, 48); NaN for a class without faces."""
+    rng = np.random.default_rng(seed)
+    out = np.full((model.output_shape[-1], *images.shape[1:3]), np.nan)
+    for c in range(len(out)):
+        members = np.flatnonzero(labels == c)
+        if len(members):
+            chosen = rng.choice(members, size=min(per_class, len(members)), replace=False)
+            maps = saliency_map(model, images[chosen], c)
+            out[c] = (maps / maps.sum(axis=(1, 2), keepdims=True)).mean(axis=0)
+    return out
+
+
+def pick_faces(labels: np.ndarray, fixed, per_class: int = 1) -> np.ndarray:
+    """The faces at the indices `fixed`, then the first `per_class` faces of each class not already chosen."""
+    fixed = [int(i) for i in fixed]
+    bad = [i for i in fixed if not 0 <= i < len(labels)]
+    if bad:
+        raise IndexError(f"face index {bad[0]} is out of range: the split holds {len(labels)} faces")
+    chosen = list(dict.fromkeys(fixed))
+    for c in range(int(labels.max()) + 1 if len(labels) else 0):
+        chosen += [int(i) for i in np.flatnonzero(labels == c) if i not in chosen][:per_class]
+    return np.asarray(chosen, dtype=int)
+
+
+def region_observations(shares) -> dict:
+    """From `region_shares` of the class-average maps (rows: classes, then `area`): per region its share of
+    all saliency, its share of the area and their ratio, sorted by that ratio, highest first; and the class
+    that relies on each region most."""
+    import pandas as pd
+
+    classes = shares.drop(index="area")
+    overall = classes.mean(axis=0)
+    table = pd.DataFrame({"saliency": overall, "area": shares.loc["area"]})
+    table["concentration"] = table["saliency"] / table["area"]
+    return {"table": table.sort_values("concentration", ascending=False),
+            "top_class": {region: classes[region].idxmax() for region in classes.columns}}
 
 
 def split_at(model: keras.Model, layer_name: str) -> tuple[keras.Model, keras.Model]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.patches
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -98,4 +99,78 @@ def confusion_heatmap(matrix: pd.DataFrame, title: str) -> plt.Figure:
     sns.heatmap(matrix * 100, annot=True, fmt=".0f", cmap="Blues", vmin=0, vmax=100, square=True, ax=ax,
                 cbar_kws={"label": "% of the true class"})
     ax.set(xlabel="predicted", ylabel="true", title=title)
+    return fig
+
+
+def explanation_grid(faces: np.ndarray, rows: dict[str, np.ndarray], titles: list[str], title: str) -> plt.Figure:
+    """One column per face: the face on top, then one row per entry of `rows` (a name and (N, 48, 48)
+    maps). Rows whose name starts with "face" are shown in grey (NaN pixels white); the rest as heatmaps,
+    each scaled to its own face's range."""
+    n, r = len(faces), len(rows) + 1
+    fig, axes = plt.subplots(r, n, figsize=(1.6 * n, 1.7 * r), squeeze=False)
+    for col in range(n):
+        axes[0, col].imshow(faces[col], cmap="gray", vmin=0, vmax=255)
+        axes[0, col].set_title(titles[col], fontsize=8)
+        for row, (name, maps) in enumerate(rows.items(), start=1):
+            if name.startswith("face"):
+                axes[row, col].imshow(np.ma.masked_invalid(maps[col]), cmap="gray", vmin=0, vmax=255)
+                axes[row, col].set_facecolor("white")
+            else:
+                axes[row, col].imshow(maps[col], cmap="inferno")
+    for row, name in enumerate(["face", *rows]):
+        axes[row, 0].set_ylabel(name, fontsize=9)
+    for ax in axes.ravel():
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.grid(False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def class_saliency(maps: np.ndarray, regions: dict, title: str) -> plt.Figure:
+    """The class-average saliency maps (classes, 48, 48) with the fixed face regions outlined."""
+    fig, axes = plt.subplots(1, len(maps), figsize=(1.9 * len(maps), 2.4))
+    colours = dict(zip(regions, sns.color_palette("Set2", len(regions))))
+    for ax, name, m in zip(axes, CLASS_NAMES, maps):
+        ax.imshow(m, cmap="inferno")
+        for region, (rows, cols) in regions.items():
+            ax.add_patch(matplotlib.patches.Rectangle((cols.start - 0.5, rows.start - 0.5), cols.stop - cols.start,
+                                                      rows.stop - rows.start, fill=False, lw=1.2,
+                                                      edgecolor=colours[region], label=region))
+        ax.set_title(name, fontsize=9)
+        ax.set_axis_off()
+    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def filter_maps(maps: np.ndarray, title: str, labels: list[str] | None = None, columns: int = 8) -> plt.Figure:
+    """One small grey panel per filter from a sequence of F 2-D maps, each in its own range, labelled by
+    index (or by `labels`)."""
+    count = len(maps)
+    rows = int(np.ceil(count / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.25 * columns, 1.35 * rows), squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        ax.set_axis_off()
+        if i < count:
+            ax.imshow(maps[i], cmap="gray")
+            ax.set_title(labels[i] if labels else str(i), fontsize=8, pad=2)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def top_faces(images: np.ndarray, indices: np.ndarray, title: str, columns: int = 4) -> plt.Figure:
+    """For each filter, its top faces side by side (`indices` is (F, k) from `explain.top_activating`)."""
+    strips = [np.hstack([images[i] for i in row]) for row in indices]
+    return filter_maps(strips, title, [f"filter {f}" for f in range(len(strips))], columns)
+
+
+def correlation_heatmap(corr: np.ndarray, title: str) -> plt.Figure:
+    """Correlations between a layer's filters (F, F), blue negative, red positive."""
+    fig, ax = plt.subplots(figsize=(6.2, 5.2))
+    sns.heatmap(corr, cmap="vlag", vmin=-1, vmax=1, square=True, ax=ax, xticklabels=8, yticklabels=8,
+                cbar_kws={"label": "correlation of outputs"})
+    ax.set(xlabel="filter", ylabel="filter", title=title)
     return fig

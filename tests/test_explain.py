@@ -73,3 +73,68 @@ def test_confusion_and_its_observations():
     assert (seen["easiest"], seen["easiest_recall"]) == ("happy", 1.0)
     assert (seen["confused_true"], seen["confused_predicted"], seen["confused_share"]) == ("sad", "neutral", 0.5)
     assert seen["hardest"] in ("disgust", "fear", "surprise")  # classes without faces have recall 0
+
+
+def test_batched_ascent_treats_each_filter_on_its_own(tiny):
+    model, _ = tiny
+    images, start, reached = explain.maximize_filters(model, "conv2", [1, 3, 1], steps=20)
+    assert images.shape == (3, 48, 48) and (reached > start + 0.2).all()
+    alone, alone_start, alone_reached = explain.maximize_filter(model, "conv2", 1, steps=20)
+    np.testing.assert_allclose(images[0], alone, atol=1e-5)  # same noise, so the same path as one filter alone
+    assert alone_reached == pytest.approx(reached[0], abs=1e-5)
+
+
+def test_filter_correlations_find_copies_and_complements():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(10, 6, 6))
+    outputs = np.stack([base, 2 * base + 1, rng.normal(size=base.shape), -base + 0.1 * rng.normal(size=base.shape),
+                        np.full(base.shape, 3.0)], axis=-1)
+    corr = explain.filter_correlations(outputs)
+    assert corr.shape == (5, 5) and corr[0, 1] == pytest.approx(1) and corr[0, 3] < -0.95
+    assert (corr[4, :4] == 0).all() and corr[4, 4] == 1  # a constant filter correlates with nothing
+    pairs = explain.extreme_pairs(corr)
+    assert pairs["similar"] == (0, 1) and pairs["complementary"] in ((0, 3), (1, 3))
+    assert pairs["complementary_r"] < -0.95
+
+
+def test_top_activating_ranks_faces_per_filter():
+    outputs = np.zeros((4, 2, 2, 2))
+    outputs[2, ..., 0], outputs[0, ..., 0] = 5, 3
+    outputs[1, ..., 1], outputs[3, ..., 1] = 1, 2
+    np.testing.assert_array_equal(explain.top_activating(outputs, 2), [[2, 0], [3, 1]])
+
+
+def test_region_shares_and_what_they_say():
+    maps = np.zeros((2, 48, 48))
+    rows, cols = explain.FACE_REGIONS["mouth"]
+    maps[0, rows, cols] = 1  # all saliency on the mouth
+    maps[1] = 1  # uniform: each region gets its share of the area
+    shares = explain.region_shares(maps)
+    assert shares.loc[0, "mouth"] == 1 and shares.loc[0, "eyes"] == 0
+    np.testing.assert_allclose(shares.loc[1], shares.loc["area"])
+    seen = explain.region_observations(shares)
+    assert seen["table"].index[0] == "mouth" and seen["top_class"]["mouth"] == 0
+
+
+def test_keep_salient_removes_the_asked_share():
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, (2, 48, 48)).astype("uint8")
+    maps = rng.random((2, 48, 48))
+    kept = explain.keep_salient(faces, maps, 0.75)
+    assert np.isnan(kept).mean() == pytest.approx(0.75, abs=0.01)
+    top = maps[0] >= np.quantile(maps[0], 0.75)
+    np.testing.assert_array_equal(kept[0][top], faces[0][top])
+    with pytest.raises(ValueError, match="share of pixels removed"):
+        explain.keep_salient(faces, maps, 1.0)
+
+
+def test_pick_faces_and_class_averages(tiny):
+    model, faces = tiny
+    labels = np.array([2, 0, 2, 5, 0])
+    np.testing.assert_array_equal(explain.pick_faces(labels, [4]), [4, 1, 0, 3])
+    with pytest.raises(IndexError, match="face index 9 is out of range"):
+        explain.pick_faces(labels, [9])
+    averages = explain.class_average_saliency(model, faces, np.array([0, 0, 3]), per_class=5)
+    assert averages.shape == (7, 48, 48)
+    np.testing.assert_allclose(averages[[0, 3]].sum(axis=(1, 2)), 1, rtol=1e-5)
+    assert np.isnan(averages[[1, 2, 4, 5, 6]]).all()

@@ -66,7 +66,9 @@ def test_smoke_series_runs_end_to_end(real_source):
         errors = [o for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"]
         assert not errors
     figures = ("01_class_distribution", "01_sample_faces", "01_mean_face", "01_pixel_histograms",
-               "fig1_cnn_training", "fig2_cnn_no_augmentation", "fig3_dnn_training", "fig4_confusion_matrix")
+               "fig1_cnn_training", "fig2_cnn_no_augmentation", "fig3_dnn_training", "fig4_confusion_matrix",
+               "fig5_saliency", "06_class_saliency", "fig6_layer2_outputs", "fig7_layer2_filters",
+               "07_top_faces_per_filter", "07_filter_correlations")
     for name in figures:
         assert (run_dir / "figures" / f"{name}.png").stat().st_size > 1000
     for model in ("cnn", "cnn_noaug", "dnn"):
@@ -75,3 +77,13 @@ def test_smoke_series_runs_end_to_end(real_source):
         assert 0 <= evaluation["test"]["flip_accuracy"] <= 1
     prep = Preprocessor.load(run_dir / "models" / "preprocessing.npz")
     assert prep.mean.shape == (48, 48) and 100 < prep.scale <= 255
+
+
+@pytest.mark.parametrize("notebook", ["05", "06", "07"])
+def test_interpretation_notebooks_name_the_notebook_to_run_first(real_source, tmp_path, notebook):
+    """In a run folder without a trained CNN, notebooks 05-07 stop with one message naming notebook 02."""
+    result = subprocess.run([sys.executable, "-m", "fer_utils.report", "run", "--profile", "smoke", "--only", notebook,
+                             "--run-dir", str(tmp_path)], capture_output=True, text=True,
+                            env={**os.environ, data.DATA_ENV: str(real_source)})
+    assert result.returncode == 1
+    assert "run notebook 02_cnn_training first" in result.stderr and result.stderr.count("\n") == 1
