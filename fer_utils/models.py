@@ -1,5 +1,6 @@
 """The report's networks, exactly: the CNN (1,703,623 trainable parameters) with in-graph augmentation, and
-the DNN (1,974,791); both compiled with Adam and the report's learning-rate decay."""
+the DNN (1,974,791), both compiled with Adam and the report's learning-rate decay; and Tang's 2013 DLSVM
+network (5,008,295) with its L2-SVM objective or a softmax head, compiled with SGD and momentum."""
 
 from __future__ import annotations
 
@@ -17,6 +18,12 @@ LEARNING_RATE = 1e-3
 DECAY = 5e-5  # the report's Keras 1/2 `decay`: lr_t = lr / (1 + decay * t), t the optimizer step
 CNN_PARAMETERS = 1_703_623
 DNN_PARAMETERS = 1_974_791
+DLSVM_PARAMETERS = 5_008_295
+DLSVM_CROP = 42  # Tang's input: 42x42 crops of the 48x48 face
+DLSVM_L2 = 1e-3  # L2 penalty on the last layer's weights, both heads
+DLSVM_LEARNING_RATE = 0.01
+DLSVM_DECAY = 1e-4  # lr_t = lr / (1 + decay * t), t the optimizer step
+DLSVM_MOMENTUM = 0.9
 
 
 def augmentation(seed: int | None = None) -> keras.Sequential:
@@ -58,6 +65,55 @@ def build_dnn() -> keras.Model:
     return _compiled(keras.Model(inputs, outputs, name="dnn"))
 
 
+@keras.saving.register_keras_serializable(package="fer_utils")
+def squared_hinge(y_true, scores):
+    """Tang's one-vs-rest L2-SVM loss: integer labels become targets +1 (the class) and -1 (the others);
+    the loss of a face is the sum over classes of max(0, 1 - t * score)^2."""
+    classes = keras.ops.shape(scores)[-1]
+    targets = 2 * keras.ops.one_hot(keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,)), classes) - 1
+    return keras.ops.sum(keras.ops.square(keras.ops.relu(1 - targets * scores)), axis=-1)
+
+
+def dlsvm_augmentation(seed: int | None = None) -> keras.Sequential:
+    """Tang-style jitter (training only): mirroring, rotation within +-5 degrees, zoom within +-5%, and
+    shifts of up to 3 px, which with the centre crop that follows make a random 42x42 crop."""
+    shift = (IMAGE_SIDE - DLSVM_CROP) / 2 / IMAGE_SIDE
+    return keras.Sequential([
+        layers.RandomFlip("horizontal", seed=seed),
+        layers.RandomRotation(5 / 360, fill_mode="nearest", seed=seed),
+        layers.RandomZoom((-0.05, 0.05), fill_mode="nearest", seed=seed),
+        layers.RandomTranslation(shift, shift, fill_mode="nearest", seed=seed),
+    ], name="augmentation")
+
+
+def build_dlsvm(head: str = "svm", seed: int | None = None) -> keras.Model:
+    """Tang's network on 42x42 crops of the 48x48 face: conv 32 5x5 -> max pool 3/2; conv 32 4x4 -> average
+    pool 3/2; conv 64 5x5 -> average pool 3/2; dense 3072, dropout; 7 linear outputs. Paddings make Tang's
+    rounded-up pooling (21x21, 10x10, 5x5 maps). `head` "svm": squared hinge loss, linear scores out;
+    "softmax": cross-entropy, probabilities out. Compiled with SGD, momentum and a decaying rate."""
+    if head not in ("svm", "softmax"):
+        raise ValueError(f"head must be 'svm' or 'softmax', got {head!r}")
+    inputs = keras.Input(INPUT_SHAPE, name="face")
+    x = dlsvm_augmentation(seed)(inputs)
+    x = layers.CenterCrop(DLSVM_CROP, DLSVM_CROP, name="crop")(x)
+    x = layers.Conv2D(32, 5, padding="same", activation="relu", name="conv1")(x)
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)  # 42 -> 21
+    x = layers.Conv2D(32, 4, padding="same", activation="relu", name="conv2")(x)
+    x = layers.AveragePooling2D(3, strides=2, padding="valid", name="pool2")(x)  # 21 -> 10
+    x = layers.Conv2D(64, 5, padding="same", activation="relu", name="conv3")(x)
+    x = layers.AveragePooling2D(3, strides=2, padding="same", name="pool3")(x)  # 10 -> 5
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(3072, activation="relu", name="dense1")(x)
+    x = layers.Dropout(0.5, name="dense1_dropout")(x)
+    outputs = layers.Dense(len(CLASS_NAMES), activation=None if head == "svm" else "softmax", name="emotion",
+                           kernel_regularizer=keras.regularizers.L2(DLSVM_L2))(x)
+    model = keras.Model(inputs, outputs, name=f"dlsvm_{head}")
+    schedule = keras.optimizers.schedules.InverseTimeDecay(DLSVM_LEARNING_RATE, decay_steps=1, decay_rate=DLSVM_DECAY)
+    model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=DLSVM_MOMENTUM),
+                  loss=squared_hinge if head == "svm" else "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
 def _dense_block(x, units: int, name: str, dropout: float):
     x = layers.Dense(units, name=name)(x)
     x = layers.BatchNormalization(name=f"{name}_bn")(x)
@@ -82,4 +138,5 @@ def trainable_parameters(model: keras.Model) -> int:
 
 
 BUILDERS = {"cnn": lambda seed=None: build_cnn(True, seed), "cnn_noaug": lambda seed=None: build_cnn(False, seed),
-            "dnn": lambda seed=None: build_dnn()}
+            "dnn": lambda seed=None: build_dnn(), "dlsvm_svm": lambda seed=None: build_dlsvm("svm", seed),
+            "dlsvm_softmax": lambda seed=None: build_dlsvm("softmax", seed)}

@@ -78,3 +78,46 @@ def value_summary(x: np.ndarray) -> dict[str, float]:
     x = np.asarray(x, dtype=np.float32)
     return {"min": float(x.min()), "max": float(x.max()), "max_abs": float(np.abs(x).max()),
             "max_abs_pixel_mean": float(np.abs(x.mean(axis=0, dtype=np.float64)).max())}
+
+
+class TangPreprocessor:
+    """Tang's input handling for DLSVM: each face centred on its own mean and scaled to norm `NORM`, then
+    each pixel standardised with the training faces' per-pixel mean and standard deviation."""
+
+    NORM = 100.0
+
+    def __init__(self, mean: np.ndarray | None = None, std: np.ndarray | None = None):
+        self.mean = None if mean is None else np.asarray(mean, dtype=np.float32)
+        self.std = None if std is None else np.asarray(std, dtype=np.float32)
+
+    @classmethod
+    def normalise_faces(cls, images: np.ndarray) -> np.ndarray:
+        """float32 (N, 48, 48): each face minus its mean, scaled to norm NORM (a blank face stays 0)."""
+        x = _check_images(images).astype(np.float32)
+        x = x - x.mean(axis=(1, 2), keepdims=True)
+        norms = np.sqrt((x ** 2).sum(axis=(1, 2), keepdims=True))
+        return x * (cls.NORM / np.where(norms > 0, norms, 1))
+
+    def fit(self, train_images: np.ndarray) -> "TangPreprocessor":
+        x = self.normalise_faces(train_images)
+        if len(x) < 2:
+            raise ValueError("TangPreprocessor.fit: needs at least two training images")
+        self.mean, self.std = x.mean(axis=0), x.std(axis=0)
+        self.std = np.where(self.std > 0, self.std, 1).astype(np.float32)
+        return self
+
+    def transform(self, images: np.ndarray) -> np.ndarray:
+        """float32 (N, 48, 48, 1), each pixel with mean 0 and std 1 over the training faces."""
+        if self.mean is None:
+            raise RuntimeError("TangPreprocessor.transform called before fit (or load)")
+        return ((self.normalise_faces(images) - self.mean) / self.std)[..., np.newaxis]
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write `mean` and `std` (float32 48x48) to an .npz, atomically."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, mean=self.mean, std=self.std)
+        os.replace(tmp, path)
+        return path

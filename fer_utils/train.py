@@ -1,7 +1,8 @@
 """Resumable training of the report's models and their evaluation. Each epoch writes a checkpoint and a
 history row atomically, so a killed run resumes after its last finished epoch; the best epoch on val is kept.
 
-    python -m fer_utils.train {cnn,cnn_noaug,dnn} --profile P [--data PATH] [--run-dir DIR] [--epochs N]
+    python -m fer_utils.train {cnn,cnn_noaug,dnn,dlsvm_svm,dlsvm_softmax} --profile P [--data PATH]
+        [--run-dir DIR] [--epochs N] [--test-crops N]
 """
 
 from __future__ import annotations
@@ -20,11 +21,17 @@ import pandas as pd
 
 from . import data as fer_data
 from .models import BUILDERS, keras, trainable_parameters
-from .preprocess import Preprocessor
+from .preprocess import Preprocessor, TangPreprocessor
 
 log = logging.getLogger(__name__)
 
-MODELS = ("cnn", "cnn_noaug", "dnn")
+MODELS = ("cnn", "cnn_noaug", "dnn", "dlsvm_svm", "dlsvm_softmax")
+EPOCHS_KEY = {"cnn": "epochs_cnn", "cnn_noaug": "epochs_cnn_noaug", "dnn": "epochs_dnn",
+              "dlsvm_svm": "epochs_dlsvm", "dlsvm_softmax": "epochs_dlsvm"}  # the profile's epochs per model
+# Test-time views for DLSVM: pixel shifts that move its centre 42x42 crop to the centre and the corners, plain
+# and mirrored, in this order; the first `crops` are averaged.
+CROP_VIEWS = [(0, 0, False), (0, 0, True), (-3, -3, False), (-3, 3, False), (3, -3, False), (3, 3, False),
+              (-3, -3, True), (-3, 3, True), (3, -3, True), (3, 3, True)]
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
 
@@ -201,8 +208,24 @@ def predict_proba(model, x: np.ndarray, flip: bool = False, batch_size: int = 51
     return p
 
 
-def evaluate(model, x: np.ndarray, y: np.ndarray) -> dict:
-    """Accuracy plain and flip-averaged, and per-class accuracy (recall), on one split."""
+def crop_views(x: np.ndarray, crops: int):
+    """The first `crops` (1-10) of CROP_VIEWS of faces (N, 48, 48, 1): each shifted so that a model's centre
+    crop sees the centre or a corner window, plain or mirrored. The shift wraps only pixels the crop drops."""
+    if not 1 <= crops <= len(CROP_VIEWS):
+        raise ValueError(f"test crops must be between 1 and {len(CROP_VIEWS)}, got {crops}")
+    for dy, dx, mirror in CROP_VIEWS[:crops]:
+        view = np.roll(x, (-dy, -dx), axis=(1, 2))
+        yield view[:, :, ::-1, :] if mirror else view
+
+
+def predict_crops(model, x: np.ndarray, crops: int, batch_size: int = 512) -> np.ndarray:
+    """The model's outputs (probabilities or SVM scores) averaged over `crops` test views."""
+    return np.mean([model.predict(v, batch_size=batch_size, verbose=0) for v in crop_views(x, crops)], axis=0)
+
+
+def evaluate(model, x: np.ndarray, y: np.ndarray, crops: int = 0) -> dict:
+    """Accuracy plain and flip-averaged, per-class accuracy (recall), and with `crops`, the accuracy
+    averaged over that many test views (`crop_views`), on one split."""
     from sklearn.metrics import accuracy_score, recall_score
 
     p = predict_proba(model, x)
@@ -210,8 +233,12 @@ def evaluate(model, x: np.ndarray, y: np.ndarray) -> dict:
     plain, flipped = p.argmax(1), ((p + mirrored) / 2).argmax(1)
     labels = list(range(len(fer_data.CLASS_NAMES)))
     per_class = recall_score(y, plain, labels=labels, average=None, zero_division=0)
-    return {"accuracy": float(accuracy_score(y, plain)), "flip_accuracy": float(accuracy_score(y, flipped)),
-            "per_class": dict(zip(fer_data.CLASS_NAMES, map(float, per_class)))}
+    results = {"accuracy": float(accuracy_score(y, plain)), "flip_accuracy": float(accuracy_score(y, flipped)),
+               "per_class": dict(zip(fer_data.CLASS_NAMES, map(float, per_class)))}
+    if crops:
+        results["crops"] = crops
+        results["crop_accuracy"] = float(accuracy_score(y, predict_crops(model, x, crops).argmax(1)))
+    return results
 
 
 def overfitting_onset(history: pd.DataFrame) -> int | None:
@@ -260,24 +287,28 @@ def _artifact(run_dir, name: str, file: str, notebook: str) -> Path:
 # --------------------------------------------------------------------------- the profile-driven entry point
 
 
-def prepared_data(data_source, train_limit: int, eval_limit: int, seed: int, run_dir: str | os.PathLike):
-    """The run's faces, limited as the profile says and preprocessed with training statistics
-    (saved to the run folder if notebook 01 has not); returns (fer, preprocessor, {split: x})."""
+def prepared_data(data_source, train_limit: int, eval_limit: int, seed: int, run_dir: str | os.PathLike,
+                  tang: bool = False):
+    """The run's faces, limited as the profile says and preprocessed with training statistics: the report's
+    (saved to the run folder if notebook 01 has not) or, with `tang`, DLSVM's (saved as
+    models/dlsvm_preprocessing.npz); returns (fer, preprocessor, {split: x})."""
     from .runtime import RunPaths
 
     run = RunPaths(Path(run_dir).expanduser().resolve())
     fer = fer_data.limit(fer_data.load_fer2013(data_source), train_limit, eval_limit, seed)
-    prep = Preprocessor().fit(fer.train.images)
-    if not run.preprocessing.exists():
-        prep.save(run.preprocessing)
+    prep = (TangPreprocessor() if tang else Preprocessor()).fit(fer.train.images)
+    path = run.models / "dlsvm_preprocessing.npz" if tang else run.preprocessing
+    if tang or not path.exists():
+        prep.save(path)
     return fer, prep, {name: prep.transform(s.images) for name, s in fer.splits().items()}
 
 
 def train_from_profile(name: str, *, run_dir, data_source, epochs: int, batch_size: int, seed: int,
-                       train_limit: int, eval_limit: int) -> tuple[Trained, dict]:
-    """Train (or resume, or load) `name` in `run_dir/models/<name>` and evaluate it on val and test;
-    the evaluation is written to evaluation.json beside the model."""
-    fer, _, x = prepared_data(data_source, train_limit, eval_limit, seed, run_dir)
+                       train_limit: int, eval_limit: int, test_crops: int = 0) -> tuple[Trained, dict]:
+    """Train (or resume, or load) `name` in `run_dir/models/<name>` and evaluate it on val and test (DLSVM
+    also averaged over `test_crops` views); the evaluation is written to evaluation.json beside the model."""
+    tang = name.startswith("dlsvm")
+    fer, _, x = prepared_data(data_source, train_limit, eval_limit, seed, run_dir, tang=tang)
     identity = {"data": str(fer.source), "train_limit": train_limit, "eval_limit": eval_limit}
     folder = Path(run_dir).expanduser().resolve() / "models" / name
     trained = train_model(name, x["train"], fer.train.labels, x["val"], fer.val.labels, folder=folder,
@@ -287,7 +318,7 @@ def train_from_profile(name: str, *, run_dir, data_source, epochs: int, batch_si
                "train_seconds": float(trained.history["seconds"].sum())}
     for split in ("val", "test"):
         if split in x:
-            results[split] = evaluate(trained.model, x[split], getattr(fer, split).labels)
+            results[split] = evaluate(trained.model, x[split], getattr(fer, split).labels, test_crops if tang else 0)
     tmp = folder / "evaluation.tmp"
     tmp.write_text(json.dumps(results, indent=1))
     os.replace(tmp, folder / "evaluation.json")
@@ -304,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", help="FER2013 file or folder (default: $FER2013_DATA, then data/)")
     parser.add_argument("--run-dir", help="run folder (default: runs/<profile>); the notebooks read it")
     parser.add_argument("--epochs", type=int, help="train to this many epochs instead of the profile's")
+    parser.add_argument("--test-crops", type=int, default=len(CROP_VIEWS),
+                        help=f"DLSVM: test views averaged, 1-{len(CROP_VIEWS)} (default {len(CROP_VIEWS)})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
                         stream=sys.stderr)
@@ -312,8 +345,9 @@ def main(argv: list[str] | None = None) -> int:
         seed_everything(params["seed"])
         _, results = train_from_profile(
             args.model, run_dir=args.run_dir or RUNS_DIR / args.profile, data_source=resolve_data(args.data),
-            epochs=args.epochs or params[f"epochs_{args.model}"], batch_size=params["batch_size"],
-            seed=params["seed"], train_limit=params["train_limit"], eval_limit=params["eval_limit"])
+            epochs=args.epochs or params[EPOCHS_KEY[args.model]], batch_size=params["batch_size"],
+            seed=params["seed"], train_limit=params["train_limit"], eval_limit=params["eval_limit"],
+            test_crops=args.test_crops)
     except (SeriesError, TrainingMismatch, FileNotFoundError, ValueError, KeyError) as e:
         print(f"fer_utils.train: {e}", file=sys.stderr)
         return 1

@@ -1,4 +1,5 @@
-"""The report's networks: exact parameter counts, layer shapes, augmentation in training only, the optimizer."""
+"""The report's networks and Tang's DLSVM: exact parameter counts, layer shapes, augmentation in training only,
+the optimizers, the L2-SVM loss."""
 
 import numpy as np
 import pytest
@@ -49,3 +50,36 @@ def test_optimizer_reproduces_the_old_keras_decay():
     for step in (0, 1, 225, 10_000, 67_500):
         assert float(schedule(step)) == pytest.approx(1e-3 / (1 + 5e-5 * step), rel=1e-6)
     assert cnn.loss == "sparse_categorical_crossentropy"
+
+
+def test_dlsvm_has_tangs_layer_shapes_and_parameter_count():
+    for head in ("svm", "softmax"):
+        net = models.build_dlsvm(head)
+        assert count_trainable(net) == 5_008_295 == models.DLSVM_PARAMETERS
+        shapes = {name: tuple(net.get_layer(name).output.shape[1:]) for name in
+                  ("crop", "conv1", "pool1", "conv2", "pool2", "conv3", "pool3", "dense1", "emotion")}
+        assert shapes == {"crop": (42, 42, 1), "conv1": (42, 42, 32), "pool1": (21, 21, 32), "conv2": (21, 21, 32),
+                          "pool2": (10, 10, 32), "conv3": (10, 10, 64), "pool3": (5, 5, 64), "dense1": (3072,),
+                          "emotion": (7,)}
+        assert [net.get_layer(f"conv{i}").kernel_size for i in (1, 2, 3)] == [(5, 5), (4, 4), (5, 5)]
+        assert isinstance(net.get_layer("pool1"), keras.layers.MaxPooling2D)
+        assert isinstance(net.optimizer, keras.optimizers.SGD) and net.optimizer.momentum == 0.9
+    assert models.build_dlsvm("svm").get_layer("emotion").activation.__name__ == "linear"
+    with pytest.raises(ValueError, match="head must be"):
+        models.build_dlsvm("hinge")
+
+
+def test_squared_hinge_matches_a_hand_computed_value():
+    scores = np.array([[2.0, -0.5, 0.3], [0.0, 0.0, 0.0]], dtype="float32")
+    labels = np.array([0, 2])
+    # face 1, targets (+1, -1, -1): max(0, 1-2)^2 + max(0, 1-0.5)^2 + max(0, 1+0.3)^2 = 0 + 0.25 + 1.69
+    # face 2, every margin is 1: 3 classes x 1
+    np.testing.assert_allclose(np.asarray(models.squared_hinge(labels, scores)), [1.94, 3.0], rtol=1e-6)
+
+
+def test_dlsvm_jitters_in_training_and_crops_the_centre_at_inference():
+    faces = np.random.default_rng(0).normal(size=(4, 48, 48, 1)).astype("float32")
+    net = models.build_dlsvm("svm", seed=1)
+    crop = keras.Model(net.input, net.get_layer("crop").output)
+    np.testing.assert_array_equal(np.asarray(crop(faces, training=False)), faces[:, 3:45, 3:45])
+    assert not np.allclose(np.asarray(crop(faces, training=True)), faces[:, 3:45, 3:45])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fer_utils.preprocess import Preprocessor, value_summary
+from fer_utils.preprocess import Preprocessor, TangPreprocessor, value_summary
 
 
 @pytest.fixture()
@@ -66,3 +66,19 @@ def test_errors(tmp_path, splits):
         Preprocessor().fit(np.zeros((3, 32, 32), np.uint8))
     with pytest.raises(ValueError, match="scale is 0"):
         Preprocessor().fit(np.full((3, 48, 48), 9, np.uint8))
+
+
+def test_tang_preprocessing_norms_each_face_then_standardises_each_pixel(tmp_path, splits):
+    train, other = splits
+    faces = TangPreprocessor.normalise_faces(train)
+    np.testing.assert_allclose(faces.mean(axis=(1, 2)), 0, atol=1e-3)
+    np.testing.assert_allclose(np.sqrt((faces ** 2).sum(axis=(1, 2))), 100, rtol=1e-4)
+    prep = TangPreprocessor().fit(train)
+    x = prep.transform(train)
+    assert x.shape == (200, 48, 48, 1)
+    np.testing.assert_allclose(x.mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(x.std(axis=0), 1, rtol=1e-3)
+    dimmer = other.astype(np.float32) * 0.5 + 60  # each face's contrast and brightness do not matter
+    np.testing.assert_allclose(prep.transform(dimmer), prep.transform(other), atol=1e-3)
+    with np.load(prep.save(tmp_path / "tang.npz")) as npz:
+        np.testing.assert_array_equal(npz["std"], prep.std)

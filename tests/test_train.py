@@ -122,6 +122,28 @@ def test_evaluate_plain_and_flip_averaged(tiny, tmp_path):
     assert list(result["per_class"]) == list(train.fer_data.CLASS_NAMES)
 
 
+def test_crop_views_move_the_centre_crop_to_the_corners_and_mirror():
+    x = np.random.default_rng(0).normal(size=(2, 48, 48, 1)).astype("float32")
+    views = [v[:, 3:45, 3:45] for v in train.crop_views(x, 10)]  # what a centre 42x42 crop sees
+    np.testing.assert_array_equal(views[0], x[:, 3:45, 3:45])
+    np.testing.assert_array_equal(views[1], x[:, 3:45, 3:45][:, :, ::-1])
+    np.testing.assert_array_equal(views[2], x[:, 0:42, 0:42])
+    np.testing.assert_array_equal(views[5], x[:, 6:48, 6:48])
+    np.testing.assert_array_equal(views[9], x[:, 6:48, 6:48][:, :, ::-1])
+    with pytest.raises(ValueError, match="between 1 and 10"):
+        list(train.crop_views(x, 11))
+
+
+def test_dlsvm_trains_and_evaluates_with_averaged_crops(tiny, tmp_path):
+    x, y, xv, yv = tiny
+    trained = train_model("dlsvm_svm", x, y, xv, yv, folder=tmp_path / "svm", epochs=1, batch_size=16, seed=1)
+    result = train.evaluate(trained.model, xv, yv, crops=6)
+    scores = np.mean([trained.model.predict(v, verbose=0) for v in train.crop_views(xv, 6)], axis=0)
+    assert result["crops"] == 6 and result["crop_accuracy"] == pytest.approx(np.mean(scores.argmax(1) == yv))
+    resumed = train_model("dlsvm_svm", x, y, xv, yv, folder=tmp_path / "svm", epochs=2, batch_size=16, seed=1)
+    assert list(resumed.history["epoch"]) == [1, 2] and np.isfinite(resumed.history["loss"]).all()
+
+
 def test_overfitting_onset_from_the_curves():
     falling = pd.DataFrame({"epoch": [1, 2, 3, 4, 5], "loss": [2.0, 1.5, 1.2, 1.0, 0.8],
                             "val_loss": [1.9, 1.6, 1.4, 1.5, 1.7]})
