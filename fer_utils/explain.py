@@ -221,6 +221,19 @@ def region_observations(shares) -> dict:
             "top_class": {region: classes[region].idxmax() for region in classes.columns}}
 
 
+def output_detail(outputs: np.ndarray, blank_share: float = 0.01) -> dict:
+    """How much one face's layer outputs (H, W, F) show: the number of near-blank filters (spatial std below
+    `blank_share` of the layer's largest) and the mean spatial detail of the others (mean absolute
+    difference between neighbouring positions, in units of the map's own std; higher is finer)."""
+    maps = np.moveaxis(np.asarray(outputs, dtype="float64"), -1, 0)
+    std = maps.std(axis=(1, 2))
+    live = std > blank_share * std.max() if std.max() > 0 else np.zeros(len(std), bool)
+    steps = (np.abs(np.diff(maps, axis=1)).mean(axis=(1, 2)) + np.abs(np.diff(maps, axis=2)).mean(axis=(1, 2))) / 2
+    detail = steps[live] / std[live]
+    return {"filters": len(maps), "near_blank": int((~live).sum()),
+            "detail": float(detail.mean()) if live.any() else float("nan")}
+
+
 def split_at(model: keras.Model, layer_name: str) -> tuple[keras.Model, keras.Model]:
     """(body, head) of a chain model: body maps inputs to `layer_name`'s output, head maps that to the input
     of the last layer (the features before the final Dense)."""

@@ -132,6 +132,15 @@ def _compiled(model: keras.Model) -> keras.Model:
     return model
 
 
+def layer_table(model: keras.Model):
+    """Each layer's name, type, output shape (without the batch) and parameter count, as a DataFrame."""
+    import pandas as pd
+
+    rows = [{"layer": layer.name, "type": type(layer).__name__, "output shape": tuple(layer.output.shape[1:]),
+             "parameters": layer.count_params()} for layer in model.layers[1:]]
+    return pd.DataFrame(rows).set_index("layer")
+
+
 def trainable_parameters(model: keras.Model) -> int:
     """Trainable parameters, counted from the weights themselves."""
     return int(sum(w.numpy().size for w in model.trainable_weights))

@@ -174,3 +174,24 @@ def correlation_heatmap(corr: np.ndarray, title: str) -> plt.Figure:
                 cbar_kws={"label": "correlation of outputs"})
     ax.set(xlabel="filter", ylabel="filter", title=title)
     return fig
+
+
+def layer_comparison(left: np.ndarray, left_title: str, right: np.ndarray, right_title: str, title: str,
+                     rows: int = 8) -> plt.Figure:
+    """Two layers' outputs for one face (each (H, W, F)) side by side in `rows` rows, each filter labelled."""
+    panels = [np.moveaxis(left, -1, 0), np.moveaxis(right, -1, 0)]
+    columns = [int(np.ceil(len(p) / rows)) for p in panels]
+    fig, axes = plt.subplots(rows, columns[0] + 1 + columns[1], figsize=(1.1 * (sum(columns) + 1), 1.2 * rows + 0.8),
+                             squeeze=False)
+    starts = (0, columns[0] + 1)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for maps, start, cols, name in zip(panels, starts, columns, (left_title, right_title)):
+        for i, m in enumerate(maps):
+            ax = axes[i // cols, start + i % cols]
+            ax.imshow(m, cmap="gray")
+            ax.set_title(str(i), fontsize=7, pad=1)
+        axes[0, start].text(0, 1.45, name, transform=axes[0, start].transAxes, fontsize=10, va="bottom")
+    fig.suptitle(title, y=0.99)
+    fig.subplots_adjust(top=0.9, hspace=0.3, wspace=0.1)
+    return fig

@@ -138,3 +138,15 @@ def test_pick_faces_and_class_averages(tiny):
     assert averages.shape == (7, 48, 48)
     np.testing.assert_allclose(averages[[0, 3]].sum(axis=(1, 2)), 1, rtol=1e-5)
     assert np.isnan(averages[[1, 2, 4, 5, 6]]).all()
+
+
+def test_output_detail_counts_blank_filters_and_measures_fineness():
+    rng = np.random.default_rng(0)
+    ramp = np.add.outer(np.arange(20.0), np.arange(20.0))  # smooth: neighbours differ little against the spread
+    outputs = np.stack([ramp, rng.normal(size=(20, 20)), np.zeros((20, 20)), np.full((20, 20), 1e-6) + ramp * 1e-9],
+                       axis=-1)
+    seen = explain.output_detail(outputs)
+    assert (seen["filters"], seen["near_blank"]) == (4, 2)
+    smooth, noisy = explain.output_detail(outputs[..., :1])["detail"], explain.output_detail(outputs[..., 1:2])["detail"]
+    assert smooth < 0.25 < 1 < noisy
+    assert seen["detail"] == pytest.approx((smooth + noisy) / 2)

@@ -64,6 +64,8 @@ def test_dlsvm_has_tangs_layer_shapes_and_parameter_count():
         assert [net.get_layer(f"conv{i}").kernel_size for i in (1, 2, 3)] == [(5, 5), (4, 4), (5, 5)]
         assert isinstance(net.get_layer("pool1"), keras.layers.MaxPooling2D)
         assert isinstance(net.optimizer, keras.optimizers.SGD) and net.optimizer.momentum == 0.9
+    table = models.layer_table(net)
+    assert table.loc["pool2", "output shape"] == (10, 10, 32) and table["parameters"].sum() == 5_008_295
     assert models.build_dlsvm("svm").get_layer("emotion").activation.__name__ == "linear"
     with pytest.raises(ValueError, match="head must be"):
         models.build_dlsvm("hinge")

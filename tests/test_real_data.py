@@ -12,7 +12,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from fer_utils import data, report
+from fer_utils import data, report, train
 from fer_utils.preprocess import Preprocessor
 from tests import fer_files as ff
 
@@ -68,20 +68,22 @@ def test_smoke_series_runs_end_to_end(real_source):
     figures = ("01_class_distribution", "01_sample_faces", "01_mean_face", "01_pixel_histograms",
                "fig1_cnn_training", "fig2_cnn_no_augmentation", "fig3_dnn_training", "fig4_confusion_matrix",
                "fig5_saliency", "06_class_saliency", "fig6_layer2_outputs", "fig7_layer2_filters",
-               "07_top_faces_per_filter", "07_filter_correlations")
+               "07_top_faces_per_filter", "07_filter_correlations", "08_dlsvm_training", "fig8_dlsvm_layer2_outputs")
     for name in figures:
         assert (run_dir / "figures" / f"{name}.png").stat().st_size > 1000
-    for model in ("cnn", "cnn_noaug", "dnn"):
+    for model in train.MODELS:
         evaluation = json.loads((run_dir / "models" / model / "evaluation.json").read_text())
-        assert evaluation["epochs"] == report.load_profile("smoke")[f"epochs_{model}"]
+        assert evaluation["epochs"] == report.load_profile("smoke")[train.EPOCHS_KEY[model]]
         assert 0 <= evaluation["test"]["flip_accuracy"] <= 1
+        if model.startswith("dlsvm"):
+            assert evaluation["test"]["crops"] == 10 and 0 <= evaluation["test"]["crop_accuracy"] <= 1
     prep = Preprocessor.load(run_dir / "models" / "preprocessing.npz")
     assert prep.mean.shape == (48, 48) and 100 < prep.scale <= 255
 
 
-@pytest.mark.parametrize("notebook", ["05", "06", "07"])
+@pytest.mark.parametrize("notebook", ["05", "06", "07", "08"])
 def test_interpretation_notebooks_name_the_notebook_to_run_first(real_source, tmp_path, notebook):
-    """In a run folder without a trained CNN, notebooks 05-07 stop with one message naming notebook 02."""
+    """In a run folder without a trained CNN, notebooks 05-08 stop with one message naming notebook 02."""
     result = subprocess.run([sys.executable, "-m", "fer_utils.report", "run", "--profile", "smoke", "--only", notebook,
                              "--run-dir", str(tmp_path)], capture_output=True, text=True,
                             env={**os.environ, data.DATA_ENV: str(real_source)})

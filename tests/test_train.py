@@ -150,3 +150,15 @@ def test_overfitting_onset_from_the_curves():
     assert train.overfitting_onset(falling) == 3
     still_improving = falling.assign(val_loss=[1.9, 1.7, 1.5, 1.4, 1.3])
     assert train.overfitting_onset(still_improving) is None
+
+
+def test_results_table_with_crops_and_published_anchors():
+    e = {"model": "dlsvm_svm", "trainable_parameters": 5, "epochs": 3, "best_epoch": 2, "train_seconds": 120,
+         "val": {"accuracy": 0.5, "crop_accuracy": 0.55}, "test": {"accuracy": 0.4, "flip_accuracy": 0.45,
+                                                                    "crop_accuracy": 0.47}}
+    table = train.results_table([e])
+    assert table.loc["dlsvm_svm", "test accuracy, crop-averaged"] == 0.47
+    assert list(table.columns)[-1] == "training minutes" and table.loc["dlsvm_svm", "training minutes"] == 2
+    both = train.with_published(table, ["DLSVM, Tang 2013 (challenge winner)"])
+    assert both.loc["DLSVM, Tang 2013 (challenge winner)", "test accuracy"] == pytest.approx(0.7116)
+    assert both["epochs"].dtype == "Int64" and pd.isna(both["epochs"].iloc[-1])
