@@ -1,5 +1,6 @@
 # make install: .venv with the package (editable) and its test tools
-# make report:  run the notebook series under PROFILE (default quick) into runs/<profile>/
+# make report:  run the notebook series under PROFILE (default quick) into runs/<profile>/, then render its
+#               HTML report: runs/<profile>/report/index.html
 # make test:    unit tests, the smoke series on the real data, then nbval over the executed smoke notebooks
 
 PYTHON ?= python3
@@ -20,6 +21,7 @@ $(VENV)/.installed: pyproject.toml
 
 report: install
 	$(VENV)/bin/fer-report run --profile $(PROFILE)
+	$(VENV)/bin/fer-report render --profile $(PROFILE)
 
 test: install
 	rm -rf runs/smoke

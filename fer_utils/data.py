@@ -133,6 +133,20 @@ def resolve_source(source: str | os.PathLike | None = None) -> Path:
     return path
 
 
+def sha256(source: str | os.PathLike) -> str:
+    """The SHA-256 of a data file, or of an image folder's files (relative path and content, in path order)."""
+    path = Path(source)
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not _ignored(p.name)) if path.is_dir() else [path]
+    digest = hashlib.sha256()
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with open(file, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
 def subsample(split: Split | None, n: int, seed: int) -> Split | None:
     """A stratified subset of `n` faces (all of them when n <= 0 or n >= len), in source order."""
     if split is None or n <= 0 or n >= len(split):

@@ -1,5 +1,6 @@
-"""The series runner behind `fer-report`: runs the numbered notebooks in order with papermill under a
-parameter profile from params/, writing executed copies to runs/<profile>/notebooks."""
+"""The series runner behind `fer-report`: `run` executes the numbered notebooks in order with papermill under
+a parameter profile from params/, writing executed copies to runs/<profile>/notebooks and a manifest;
+`render` turns a run into its HTML report (fer_utils.render)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ PARAMS_DIR = PROJECT_ROOT / "params"
 RUNS_DIR = PROJECT_ROOT / "runs"
 RUNNER_PARAMETERS = ("profile", "data_source", "run_dir")  # set by the runner, not by a profile
 KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"}
+MANIFEST = "manifest.json"  # in the run folder: how the run was made
 
 
 class SeriesError(RuntimeError):
@@ -83,6 +85,7 @@ def run_series(profile: str, data: str | None = None, only: str | None = None, r
     out_dir = run / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     progress(f"fer-report: profile {profile}, {len(notebooks)} notebook(s), run folder {run}", flush=True)
+    manifest = _start_manifest(run, profile, params, source)
     done = []
     with _current_python_kernel():
         for i, nb in enumerate(notebooks, 1):
@@ -102,8 +105,49 @@ def run_series(profile: str, data: str | None = None, only: str | None = None, r
                                   f"see {out}") from None
             seconds = time.perf_counter() - start
             done.append((nb.stem, seconds))
+            manifest["notebooks"][nb.stem] = {"seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+            _write_json(run / MANIFEST, manifest)
             progress(f"[{i}/{len(notebooks)}] {nb.stem}  {seconds:.1f} s", flush=True)
     return done
+
+
+def _start_manifest(run: Path, profile: str, params: dict, source: str) -> dict:
+    """What the run's report states about how it was made: profile and parameters, data and its SHA-256,
+    versions, Keras backend and devices, git commit; notebook times are added as they finish (earlier
+    notebooks' times are kept when only some notebooks run)."""
+    from . import data, runtime
+
+    runtime.import_keras_quietly()
+    import keras
+
+    old = json.loads((run / MANIFEST).read_text()) if (run / MANIFEST).exists() else {}
+    manifest = {"profile": profile, "parameters": params, "data": {"source": source, "sha256": data.sha256(source)},
+                "versions": runtime.versions(), "keras_backend": keras.backend.backend(), "devices": runtime.devices(),
+                "git_commit": _git_commit(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "notebooks": old.get("notebooks", {}) if old.get("profile") == profile else {}}
+    _write_json(run / MANIFEST, manifest)
+    return manifest
+
+
+def _git_commit() -> str:
+    """The checkout's commit, marked "+ local changes" when the tree differs from it; "unknown" outside git."""
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True, text=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        return (commit + (" + local changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+                if commit else "unknown")
+    except OSError:
+        return "unknown"
+
+
+def _write_json(path: Path, value: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=1))
+    os.replace(tmp, path)
 
 
 def resolve_data(data: str | None) -> str:
@@ -149,10 +193,19 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--only", help="comma-separated notebook numbers, e.g. 01,02")
     run.add_argument("--run-dir", help="where the run writes (default: runs/<profile>)")
     run.add_argument("--log-output", action="store_true", help="stream the notebooks' outputs while they run")
+    render = commands.add_parser("render", help="render a run's executed notebooks and its index page as HTML")
+    render.add_argument("--profile", default="quick", help="the profile whose run to render (runs/<profile>)")
+    render.add_argument("--run-dir", help="the run folder (default: runs/<profile>)")
     args = parser.parse_args(argv)
+    from .render import RenderError, render as render_run
+
     try:
-        run_series(args.profile, data=args.data, only=args.only, run_dir=args.run_dir, log_output=args.log_output)
-    except (SeriesError, FileNotFoundError, ValueError) as e:
+        if args.command == "run":
+            run_series(args.profile, data=args.data, only=args.only, run_dir=args.run_dir, log_output=args.log_output)
+        else:
+            index = render_run(Path(args.run_dir) if args.run_dir else RUNS_DIR / args.profile)
+            print(f"fer-report: the report is {index}")
+    except (SeriesError, RenderError, FileNotFoundError, ValueError) as e:
         print(f"fer-report: {e}", file=sys.stderr)
         return 1
     return 0

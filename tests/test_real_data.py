@@ -14,6 +14,7 @@ import pytest
 
 from fer_utils import data, report, train
 from fer_utils.preprocess import Preprocessor
+from tests import browser
 from tests import fer_files as ff
 
 
@@ -79,6 +80,29 @@ def test_smoke_series_runs_end_to_end(real_source):
             assert evaluation["test"]["crops"] == 10 and 0 <= evaluation["test"]["crop_accuracy"] <= 1
     prep = Preprocessor.load(run_dir / "models" / "preprocessing.npz")
     assert prep.mean.shape == (48, 48) and 100 < prep.scale <= 255
+
+
+def test_smoke_report_renders_and_loads_in_a_browser(real_source):
+    """fer-report render turns the smoke run into its report; headless Chromium opens the index and every page:
+    each image loads, no page shows a traceback. The screenshot stays with the run."""
+    run_dir = report.RUNS_DIR / "smoke"
+    if not (run_dir / "notebooks" / "08_dlsvm.ipynb").exists():
+        pytest.skip("the smoke series has not run")
+    result = subprocess.run([sys.executable, "-m", "fer_utils.report", "render", "--profile", "smoke"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    index = (run_dir / "report" / "index.html").read_text()
+    for nb in report.select_notebooks():
+        assert f'id="{nb.stem}"' in index and (run_dir / "report" / "no-input" / f"{nb.stem}.html").exists()
+    for n in range(1, 9):
+        assert f'src="figures/fig{n}_' in index
+    if browser.chromium() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Chromium for the browser check (.ci/run installs Debian's chromium)")
+        pytest.skip("no Chromium here")
+    pages = browser.check_report(run_dir / "report", run_dir / "report" / "screenshot.png")
+    assert len(pages) == 1 + 2 * len(report.select_notebooks())
+    assert [p for p in pages if p["broken"] or p["traceback"] or not p["images"]] == []
 
 
 @pytest.mark.parametrize("notebook", ["05", "06", "07", "08"])

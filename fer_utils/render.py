@@ -1,0 +1,170 @@
+"""The report of a run: each executed notebook as an HTML page (nbconvert's lab template, and a no-input
+variant for hand-in) and an index page with the report's parts in order, their figures inline, the results
+beside the published numbers, and the run's manifest; the numbers also go to report/results.json."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+from pathlib import Path
+
+# Which notebook (by number) each of the report's Figures 1-8 belongs to.
+FIGURE_PART = {"fig1": "02", "fig2": "03", "fig3": "04", "fig4": "05", "fig5": "06", "fig6": "07", "fig7": "07",
+               "fig8": "08"}
+MODEL_LABELS = {"cnn": "CNN, augmentation", "cnn_noaug": "CNN, no augmentation", "dnn": "DNN",
+                "dlsvm_svm": "DLSVM, L2-SVM head", "dlsvm_softmax": "DLSVM, softmax head"}
+
+
+class RenderError(RuntimeError):
+    """A run folder that cannot be rendered; the message is one line for the user."""
+
+
+def render(run_dir: str | os.PathLike, progress=print) -> Path:
+    """Write `run_dir/report/` (pages, no-input pages, figures, results.json, index.html) and return the
+    index. The report is built aside and swapped in whole, so a failure leaves the previous one intact."""
+    run = Path(run_dir).expanduser().resolve()
+    executed = sorted((run / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if not executed:
+        raise RenderError(f"{run / 'notebooks'} holds no executed notebooks: run `fer-report run` first")
+    out = run / "report.tmp"
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "no-input").mkdir(parents=True)
+    parts = []
+    for nb in executed:
+        title, narrative = _write_pages(nb, out)
+        parts.append({"stem": nb.stem, "title": title, "narrative": narrative})
+        progress(f"rendered {nb.stem}", flush=True)
+    figures = sorted((run / "figures").glob("*.png"))
+    shutil.copytree(run / "figures", out / "figures") if figures else (out / "figures").mkdir()
+    for part in parts:
+        part["figures"] = _figures_of(part["stem"], figures)
+    manifest = json.loads((run / "manifest.json").read_text()) if (run / "manifest.json").exists() else {}
+    results = results_of(run, manifest)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    (out / "index.html").write_text(_index(parts, results, manifest))
+    _swap_in(out, run / "report")
+    return run / "report" / "index.html"
+
+
+def results_of(run: Path, manifest: dict) -> dict:
+    """Per trained model of the run: trainable parameters, epochs, best epoch, best val accuracy, test accuracy
+    plain, flip-averaged and crop-averaged (DLSVM), training time; with the profile and the data's SHA-256."""
+    models = {}
+    for name in MODEL_LABELS:
+        path = run / "models" / name / "evaluation.json"
+        if path.exists():
+            e = json.loads(path.read_text())
+            test = e.get("test", {})
+            models[name] = {"trainable_parameters": e["trainable_parameters"], "epochs": e["epochs"],
+                            "best_epoch": e["best_epoch"], "val_accuracy": e["val"]["accuracy"],
+                            "test_accuracy": test.get("accuracy"), "test_flip_accuracy": test.get("flip_accuracy"),
+                            "training_seconds": round(e["train_seconds"], 1)}
+            if "crop_accuracy" in test:
+                models[name].update(test_crop_accuracy=test["crop_accuracy"], test_crops=test["crops"])
+    return {"profile": manifest.get("profile", run.name), "data_sha256": manifest.get("data", {}).get("sha256"),
+            "models": models}
+
+
+def results_frame(results: dict):
+    """results.json as the report's table, with the published numbers below it."""
+    import pandas as pd
+
+    from .train import PUBLISHED
+
+    rows = [{"model": MODEL_LABELS[name], "trainable parameters": m["trainable_parameters"], "epochs": m["epochs"],
+             "best val accuracy": m["val_accuracy"], "test accuracy": m["test_accuracy"],
+             "test accuracy, flip-averaged": m["test_flip_accuracy"],
+             "test accuracy, crop-averaged": m.get("test_crop_accuracy"),
+             "training minutes": m["training_seconds"] / 60} for name, m in results["models"].items()]
+    table = pd.DataFrame(rows).set_index("model")
+    published = PUBLISHED.reindex(columns=table.columns)
+    counts = {c: "Int64" for c in ("trainable parameters", "epochs")}
+    return pd.concat([table, published]).astype(counts)
+
+
+def _write_pages(notebook: Path, out: Path) -> tuple[str, str]:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(notebook, as_version=4)
+    for exclude, folder in ((False, out), (True, out / "no-input")):
+        exporter = HTMLExporter(template_name="lab", exclude_input=exclude, exclude_input_prompt=exclude,
+                                exclude_output_prompt=exclude)
+        body, _ = exporter.from_notebook_node(nb)
+        (folder / f"{notebook.stem}.html").write_text(body)
+    first = next((c.source for c in nb.cells if c.cell_type == "markdown"), notebook.stem)
+    title, _, narrative = first.partition("\n")
+    return title.lstrip("# ").strip(), " ".join(narrative.split())
+
+
+def _figures_of(stem: str, figures: list[Path]) -> list[str]:
+    """The figure files of one part: its numbered report figures first, then its own (named NN_...)."""
+    number = stem[:2]
+    numbered = [f.name for f in figures if FIGURE_PART.get(f.stem.split("_")[0]) == number]
+    own = [f.name for f in figures if f.stem.startswith(f"{number}_")]
+    return numbered + own
+
+
+def _index(parts: list[dict], results: dict, manifest: dict) -> str:
+    from mistune import html as markdown
+
+    table = results_frame(results) if results["models"] else None
+    percent = {c: (lambda v: "" if v != v or v is None else f"{v:.1%}") for c in
+               ("best val accuracy", "test accuracy", "test accuracy, flip-averaged", "test accuracy, crop-averaged")}
+    table_html = table.to_html(na_rep="", formatters={**percent, "training minutes": lambda v: "" if v != v else
+                               f"{v:.0f}"}, classes="results") if table is not None else "<p>No trained models.</p>"
+    e = html.escape
+    sections = []
+    for part in parts:
+        images = "".join(f'<figure><img src="figures/{e(f)}" alt="{e(f)}"><figcaption>{e(f)}</figcaption></figure>'
+                         for f in part["figures"])
+        sections.append(f'<section id="{e(part["stem"])}"><h2>{e(part["title"])}</h2>{markdown(part["narrative"])}'
+                        f'<p><a href="{e(part["stem"])}.html">the notebook</a> · '
+                        f'<a href="no-input/{e(part["stem"])}.html">without code</a></p>{images}</section>')
+    contents = "".join(f'<li><a href="#{e(p["stem"])}">{e(p["title"])}</a></li>' for p in parts)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>FER2013 report: {e(results["profile"])} profile</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.45; }}
+table {{ border-collapse: collapse; font-size: 0.9rem; }} th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.5rem; }}
+td {{ text-align: right; }} figure {{ margin: 1rem 0; }} img {{ max-width: 100%; }}
+figcaption {{ color: #666; font-size: 0.8rem; }} section {{ border-top: 1px solid #ddd; margin-top: 2rem; }}
+</style></head><body>
+<h1>Facial expression recognition on FER2013</h1>
+<p>The report series run under the <b>{e(results["profile"])}</b> profile. Every number and figure below was
+produced by the notebooks linked in each part.</p>
+<ol>{contents}<li><a href="#results">Results</a></li><li><a href="#manifest">How this run was made</a></li></ol>
+{"".join(sections)}
+<section id="results"><h2>Results</h2>
+<p>Best epoch chosen on val (PublicTest); test is PrivateTest. Published numbers are below the run's models.</p>
+{table_html}</section>
+<section id="manifest"><h2>How this run was made</h2>{_manifest_html(manifest)}</section>
+</body></html>
+"""
+
+
+def _manifest_html(manifest: dict) -> str:
+    if not manifest:
+        return "<p>No manifest.json in the run folder (it was not made by fer-report run).</p>"
+    e = html.escape
+    rows = [("profile", manifest["profile"]), ("data", manifest["data"]["source"]),
+            ("data SHA-256", manifest["data"]["sha256"]), ("Keras backend", manifest["keras_backend"]),
+            ("devices", ", ".join(manifest["devices"])), ("git commit", manifest["git_commit"]),
+            ("started", manifest["started"]),
+            ("versions", ", ".join(f"{k} {v}" for k, v in manifest["versions"].items())),
+            ("parameters", ", ".join(f"{k} = {v}" for k, v in manifest["parameters"].items()))]
+    rows += [(f"notebook {stem}", f"{t['seconds']:.0f} s, finished {t['finished']}")
+             for stem, t in manifest["notebooks"].items()]
+    return "<table>" + "".join(f"<tr><th>{e(k)}</th><td style='text-align:left'>{e(str(v))}</td></tr>"
+                               for k, v in rows) + "</table>"
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,93 @@
+"""The HTML report: pages and index from executed notebooks, results.json from the run's evaluations, a
+failed render leaving the previous report whole, and the browser check that CI relies on."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+import nbformat
+import pytest
+
+from fer_utils import render
+from tests import browser
+
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+
+
+def fake_run(root, *, error: bool = False):
+    """A run folder with two executed notebooks, a figure per part and one model's evaluation."""
+    (root / "notebooks").mkdir(parents=True)
+    for stem, title in (("01_preprocessing", "01 · Image preprocess"), ("02_cnn_training", "02 · P1: the CNN")):
+        nb = nbformat.v4.new_notebook()
+        code = nbformat.v4.new_code_cell("1 / 0" if error else "print('ok')")
+        code.outputs = [nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero",
+                                               traceback=["Traceback (most recent call last)", "ZeroDivisionError"])
+                        if error else nbformat.v4.new_output("stream", name="stdout", text="ok\n")]
+        nb.cells = [nbformat.v4.new_markdown_cell(f"# {title}\n\nSome `narrative`."), code]
+        nbformat.write(nb, root / "notebooks" / f"{stem}.ipynb")
+    (root / "figures").mkdir()
+    for name in ("01_class_distribution", "fig1_cnn_training", "fig4_confusion_matrix"):
+        (root / "figures" / f"{name}.png").write_bytes(PNG)
+    (root / "models" / "cnn").mkdir(parents=True)
+    (root / "models" / "cnn" / "evaluation.json").write_text(json.dumps(
+        {"model": "cnn", "trainable_parameters": 1703623, "epochs": 3, "best_epoch": 2, "train_seconds": 90.0,
+         "val": {"accuracy": 0.5}, "test": {"accuracy": 0.4, "flip_accuracy": 0.45}}))
+    (root / "manifest.json").write_text(json.dumps(
+        {"profile": "quick", "parameters": {"seed": 42}, "data": {"source": "/d/fer2013.csv", "sha256": "ab" * 32},
+         "versions": {"python": "3.11"}, "keras_backend": "jax", "devices": ["CPU:0"], "git_commit": "abc",
+         "started": "2026-11-30 01:00:00", "notebooks": {"01_preprocessing": {"seconds": 4.0, "finished": "x"}}}))
+    return root
+
+
+def test_render_writes_pages_index_and_results(tmp_path):
+    run = fake_run(tmp_path / "run")
+    index = render.render(run, progress=lambda *a, **k: None)
+    report = run / "report"
+    assert index == report / "index.html"
+    for stem in ("01_preprocessing", "02_cnn_training"):
+        assert "print" in (report / f"{stem}.html").read_text()
+        assert "print(" not in (report / "no-input" / f"{stem}.html").read_text()  # hand-in: outputs only
+    text = index.read_text()
+    assert text.index('id="01_preprocessing"') < text.index('id="02_cnn_training"') < text.index('id="results"')
+    assert 'src="figures/fig1_cnn_training.png"' in text and "<code>narrative</code>" in text
+    assert "Tang 2013" in text and "71.2%" in text and "40.0%" in text and "jax" in text
+    results = json.loads((report / "results.json").read_text())
+    assert results["profile"] == "quick" and results["data_sha256"] == "ab" * 32
+    assert results["models"]["cnn"] == {"trainable_parameters": 1703623, "epochs": 3, "best_epoch": 2,
+                                        "val_accuracy": 0.5, "test_accuracy": 0.4, "test_flip_accuracy": 0.45,
+                                        "training_seconds": 90.0}
+
+
+def test_figures_go_to_their_part():
+    figures = [render.Path(f"{n}.png") for n in ("fig6_layer2_outputs", "fig7_layer2_filters", "07_top_faces_per_filter",
+                                                 "fig1_cnn_training")]
+    assert render._figures_of("07_filters", figures) == ["fig6_layer2_outputs.png", "fig7_layer2_filters.png",
+                                                         "07_top_faces_per_filter.png"]
+
+
+def test_a_failed_render_keeps_the_previous_report(tmp_path, monkeypatch):
+    run = fake_run(tmp_path / "run")
+    render.render(run, progress=lambda *a, **k: None)
+    before = (run / "report" / "index.html").read_text()
+    monkeypatch.setattr(render, "_index", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        render.render(run, progress=lambda *a, **k: None)
+    assert (run / "report" / "index.html").read_text() == before
+    with pytest.raises(render.RenderError, match="no executed notebooks"):
+        render.render(tmp_path / "empty")
+
+
+def test_browser_check_sees_missing_images_and_tracebacks(tmp_path):
+    if browser.chromium() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Chromium for the browser check (.ci/run installs Debian's chromium)")
+        pytest.skip("no Chromium here")
+    run = fake_run(tmp_path / "run", error=True)
+    render.render(run, progress=lambda *a, **k: None)
+    (run / "report" / "figures" / "fig1_cnn_training.png").unlink()
+    results = {r["page"]: r for r in browser.check_report(run / "report", tmp_path / "shot.png")}
+    assert results["index.html"]["images"] == 2 and len(results["index.html"]["broken"]) == 1
+    assert results["01_preprocessing.html"]["traceback"] and not results["index.html"]["traceback"]
+    assert (tmp_path / "shot.png").stat().st_size > 1000
