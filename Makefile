@@ -1,7 +1,8 @@
 # make install: .venv with the package (editable) and its test tools
 # make report:  run the notebook series under PROFILE (default quick) into runs/<profile>/, then render its
 #               HTML report: runs/<profile>/report/index.html
-# make test:    unit tests, the smoke series on the real data, then nbval over the executed smoke notebooks
+# make test:    unit tests, the smoke series on the real data, nbval over the executed smoke notebooks, then
+#               the smoke series and nbval again on Keras' JAX backend (runs/smoke-jax)
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,14 +10,14 @@ PY := $(VENV)/bin/python
 PROFILE ?= quick
 SMOKE := runs/smoke/notebooks
 
-.PHONY: install report test unit nbval benchmark clean
+.PHONY: install report test unit nbval smoke-jax benchmark clean
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,jax]'
 	touch $@
 
 report: install
@@ -24,9 +25,10 @@ report: install
 	$(VENV)/bin/fer-report render --profile $(PROFILE)
 
 test: install
-	rm -rf runs/smoke
+	rm -rf runs/smoke runs/smoke-jax
 	$(MAKE) unit
 	$(MAKE) nbval
+	$(MAKE) smoke-jax
 
 unit:
 	$(PY) -m pytest tests
@@ -38,8 +40,17 @@ nbval:
 	  echo "nbval skipped: no executed smoke notebooks (no FER2013 data found; see data/README.md)"; \
 	fi
 
+smoke-jax:
+	@if $(PY) -c "from fer_utils.data import resolve_source; resolve_source()" 2>/dev/null; then \
+	  KERAS_BACKEND=jax $(VENV)/bin/fer-report run --profile smoke --run-dir runs/smoke-jax && \
+	  KERAS_BACKEND=jax $(PY) -m pytest --nbval runs/smoke-jax/notebooks --nbval-current-env \
+	    --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider; \
+	else \
+	  echo "smoke series on JAX skipped: no FER2013 data found (see data/README.md)"; \
+	fi
+
 benchmark: install
 	$(PY) benchmarks/load_data.py
 
 clean:
-	rm -rf runs/smoke .pytest_cache
+	rm -rf runs/smoke runs/smoke-jax .pytest_cache

@@ -3,6 +3,7 @@ Every notebook's setup cell calls `setup_run` and gets the paths it reads and wr
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import platform
@@ -67,7 +68,9 @@ def seed_everything(seed: int) -> None:
 
 def import_keras_quietly() -> None:
     """Import Keras and start its backend's devices with file descriptor 2 muted: TensorFlow's C++ start-up
-    lines ignore TF_CPP_MIN_LOG_LEVEL and would fill notebooks and reports. `devices()` says what was found."""
+    lines ignore TF_CPP_MIN_LOG_LEVEL and would fill notebooks and reports. TensorFlow is imported here under
+    every backend where it is installed, since Keras' data pipeline loads it anyway. `devices()` says what
+    was found."""
     if "keras" in sys.modules:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -78,10 +81,14 @@ def import_keras_quietly() -> None:
             os.dup2(null.fileno(), 2)
             import keras
 
-            if keras.backend.backend() == "tensorflow":
+            if importlib.util.find_spec("tensorflow") is not None:
                 import tensorflow as tf
 
                 tf.config.list_physical_devices()
+            if keras.backend.backend() == "jax":
+                import jax
+
+                jax.devices()
     finally:
         os.dup2(saved, 2)
         os.close(saved)

@@ -59,8 +59,10 @@ def test_layer_outputs_and_gradient_ascent(tiny):
     model, faces = tiny
     assert explain.layer_outputs(model, faces, "conv1").shape == (3, 48, 48, 4)
     image, start, reached = explain.maximize_filter(model, "conv2", 1, steps=30)
-    assert image.shape == (48, 48)
-    assert reached > start + 0.3  # tanh units: from near 0 towards 1
+    assert image.shape == (48, 48) and reached > start + 0.05
+    feature = keras.Model(model.input, model.get_layer("conv2").output)
+    random_faces = np.random.default_rng(5).uniform(-1, 1, (200, 48, 48, 1)).astype("float32")
+    assert reached > np.asarray(feature(random_faces))[..., 1].mean(axis=(1, 2)).max()  # beats random search
 
 
 def test_confusion_and_its_observations():
@@ -78,7 +80,7 @@ def test_confusion_and_its_observations():
 def test_batched_ascent_treats_each_filter_on_its_own(tiny):
     model, _ = tiny
     images, start, reached = explain.maximize_filters(model, "conv2", [1, 3, 1], steps=20)
-    assert images.shape == (3, 48, 48) and (reached > start + 0.2).all()
+    assert images.shape == (3, 48, 48) and (reached > start + 0.05).all()
     alone, alone_start, alone_reached = explain.maximize_filter(model, "conv2", 1, steps=20)
     np.testing.assert_allclose(images[0], alone, atol=1e-5)  # same noise, so the same path as one filter alone
     assert alone_reached == pytest.approx(reached[0], abs=1e-5)
