@@ -51,7 +51,7 @@ def build_cnn(augment: bool = True, seed: int | None = None) -> keras.Model:
     x = layers.Flatten(name="flatten")(x)
     x = _dense_block(x, 512, "dense1", dropout=0.5)
     x = _dense_block(x, 256, "dense2", dropout=0.1)
-    outputs = layers.Dense(len(CLASS_NAMES), activation="softmax", name="emotion")(x)
+    outputs = layers.Dense(len(CLASS_NAMES), activation="softmax", name="emotion", dtype="float32")(x)
     return _compiled(keras.Model(inputs, outputs, name="cnn" if augment else "cnn_noaug"))
 
 
@@ -61,7 +61,7 @@ def build_dnn() -> keras.Model:
     x = layers.Flatten(name="flatten")(inputs)
     for i, (units, dropout) in enumerate(zip((512, 512, 512, 256, 256, 256), (0, 0.1, 0.1, 0.1, 0.1, 0.1)), 1):
         x = _dense_block(x, units, f"dense{i}", dropout)
-    outputs = layers.Dense(len(CLASS_NAMES), activation="softmax", name="emotion")(x)
+    outputs = layers.Dense(len(CLASS_NAMES), activation="softmax", name="emotion", dtype="float32")(x)
     return _compiled(keras.Model(inputs, outputs, name="dnn"))
 
 
@@ -106,7 +106,7 @@ def build_dlsvm(head: str = "svm", seed: int | None = None) -> keras.Model:
     x = layers.Dense(3072, activation="relu", name="dense1")(x)
     x = layers.Dropout(0.5, name="dense1_dropout")(x)
     outputs = layers.Dense(len(CLASS_NAMES), activation=None if head == "svm" else "softmax", name="emotion",
-                           kernel_regularizer=keras.regularizers.L2(DLSVM_L2))(x)
+                           kernel_regularizer=keras.regularizers.L2(DLSVM_L2), dtype="float32")(x)
     model = keras.Model(inputs, outputs, name=f"dlsvm_{head}")
     schedule = keras.optimizers.schedules.InverseTimeDecay(DLSVM_LEARNING_RATE, decay_steps=1, decay_rate=DLSVM_DECAY)
     model.compile(optimizer=keras.optimizers.SGD(schedule, momentum=DLSVM_MOMENTUM),

@@ -8,6 +8,7 @@ history row atomically, so a killed run resumes after its last finished epoch; t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -55,10 +56,13 @@ class Trained:
 
 def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *,
                 folder: str | os.PathLike, epochs: int, batch_size: int, seed: int,
-                identity: dict | None = None) -> Trained:
+                identity: dict | None = None, mixed_precision: bool = False, jit_compile="auto",
+                distribute: str = "none") -> Trained:
     """Train `name` to `epochs` in `folder`, resuming after the last finished epoch there; a finished
-    training is loaded, not redone. If `identity` (data, limits...), batch size or seed differ from the
-    folder's earlier run, that run is moved aside and training starts afresh."""
+    training is loaded, not redone. If `identity` (data, limits...), batch size, seed or precision differ from
+    the folder's earlier run, that run is moved aside and training starts afresh. `mixed_precision`,
+    `jit_compile` (XLA: True, False or Keras' "auto") and `distribute` ("none" or "data_parallel" over every
+    device of the backend) choose how the model computes, as in `compute_scope`."""
     if name not in BUILDERS:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(BUILDERS)}")
     if epochs < 1:
@@ -67,6 +71,8 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
     folder.mkdir(parents=True, exist_ok=True)
     config = {"model": name, "batch_size": batch_size, "seed": seed, "n_train": int(len(y_train)),
               "n_val": int(len(y_val)), **(identity or {})}
+    if mixed_precision:
+        config["mixed_precision"] = True
     _check_config(folder, config)
     history = read_history(folder)
     done = len(history)
@@ -74,18 +80,58 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
     if done >= epochs:
         log.info("%s: already trained for %d epochs (asked %d); loading it", name, done, epochs)
     else:
-        if done:
-            model = keras.models.load_model(_checkpoint(folder, done))
-            log.info("%s: resuming after epoch %d of %d", name, done, epochs)
-        else:
-            keras.utils.set_random_seed(seed)
-            model = BUILDERS[name](seed)
-        model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, initial_epoch=done, shuffle=True,
-                  validation_data=(x_val, y_val), verbose=0, callbacks=[EpochCommit(name, folder, epochs, history)])
+        with compute_scope(mixed_precision, distribute) as replicas:
+            if done:
+                model = keras.models.load_model(_checkpoint(folder, done))
+                log.info("%s: resuming after epoch %d of %d", name, done, epochs)
+            else:
+                keras.utils.set_random_seed(seed)
+                model = BUILDERS[name](seed)
+            if jit_compile != "auto":
+                model.jit_compile = bool(jit_compile)
+            if replicas > 1:
+                log.info("%s: data-parallel over %d devices", name, replicas)
+            model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, initial_epoch=done, shuffle=True,
+                      validation_data=(x_val, y_val), verbose=0,
+                      callbacks=[EpochCommit(name, folder, epochs, history)])
         history = read_history(folder)
     best_epoch = int(history.loc[history["val_accuracy"].idxmax(), "epoch"])
     model = keras.models.load_model(_best(folder, best_epoch), compile=False)
     return Trained(name, model, history, best_epoch, folder)
+
+
+@contextlib.contextmanager
+def compute_scope(mixed_precision: bool = False, distribute: str = "none"):
+    """Build and train inside this: float16 compute with float32 weights when `mixed_precision` (GPUs), and
+    with `distribute="data_parallel"` each batch split over every device of the backend (Keras'
+    DataParallel distribution on JAX, MirroredStrategy on TensorFlow). Yields the number of replicas."""
+    if distribute not in ("none", "data_parallel"):
+        raise ValueError(f"distribute must be 'none' or 'data_parallel', got {distribute!r}")
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16" if mixed_precision else "float32")
+    backend = keras.backend.backend()
+    try:
+        if distribute == "none":
+            yield 1
+        elif backend == "jax":
+            previous = keras.distribution.distribution()
+            devices = keras.distribution.list_devices()
+            keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+            try:
+                yield len(devices)
+            finally:
+                keras.distribution.set_distribution(previous)
+        elif backend == "tensorflow":
+            import tensorflow as tf
+
+            devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+            strategy = tf.distribute.MirroredStrategy([d.name for d in devices])
+            with strategy.scope():
+                yield strategy.num_replicas_in_sync
+        else:
+            raise ValueError(f"data-parallel training needs the jax or tensorflow backend, not {backend}")
+    finally:
+        keras.config.set_dtype_policy(policy)
 
 
 class EpochCommit(keras.callbacks.Callback):
@@ -326,15 +372,18 @@ def prepared_data(data_source, train_limit: int, eval_limit: int, seed: int, run
 
 
 def train_from_profile(name: str, *, run_dir, data_source, epochs: int, batch_size: int, seed: int,
-                       train_limit: int, eval_limit: int, test_crops: int = 0) -> tuple[Trained, dict]:
+                       train_limit: int, eval_limit: int, test_crops: int = 0, mixed_precision: bool = False,
+                       jit_compile="auto", distribute: str = "none") -> tuple[Trained, dict]:
     """Train (or resume, or load) `name` in `run_dir/models/<name>` and evaluate it on val and test (DLSVM
-    also averaged over `test_crops` views); the evaluation is written to evaluation.json beside the model."""
+    also averaged over `test_crops` views); the evaluation is written to evaluation.json beside the model.
+    The compute options go to `train_model`."""
     tang = name.startswith("dlsvm")
     fer, _, x = prepared_data(data_source, train_limit, eval_limit, seed, run_dir, tang=tang)
     identity = {"data": str(fer.source), "train_limit": train_limit, "eval_limit": eval_limit}
     folder = Path(run_dir).expanduser().resolve() / "models" / name
     trained = train_model(name, x["train"], fer.train.labels, x["val"], fer.val.labels, folder=folder,
-                          epochs=epochs, batch_size=batch_size, seed=seed, identity=identity)
+                          epochs=epochs, batch_size=batch_size, seed=seed, identity=identity,
+                          mixed_precision=mixed_precision, jit_compile=jit_compile, distribute=distribute)
     results = {"model": name, "trainable_parameters": trainable_parameters(trained.model),
                "epochs": int(len(trained.history)), "best_epoch": trained.best_epoch,
                "train_seconds": float(trained.history["seconds"].sum())}
@@ -369,7 +418,8 @@ def main(argv: list[str] | None = None) -> int:
             args.model, run_dir=args.run_dir or RUNS_DIR / args.profile, data_source=resolve_data(args.data),
             epochs=args.epochs or params[EPOCHS_KEY[args.model]], batch_size=params["batch_size"],
             seed=params["seed"], train_limit=params["train_limit"], eval_limit=params["eval_limit"],
-            test_crops=args.test_crops)
+            test_crops=args.test_crops, mixed_precision=params["mixed_precision"], jit_compile=params["jit_compile"],
+            distribute=params["distribute"])
     except (SeriesError, TrainingMismatch, FileNotFoundError, ValueError, KeyError) as e:
         print(f"fer_utils.train: {e}", file=sys.stderr)
         return 1

@@ -162,3 +162,44 @@ def test_results_table_with_crops_and_published_anchors():
     both = train.with_published(table, ["DLSVM, Tang 2013 (challenge winner)"])
     assert both.loc["DLSVM, Tang 2013 (challenge winner)", "test accuracy"] == pytest.approx(0.7116)
     assert both["epochs"].dtype == "Int64" and pd.isna(both["epochs"].iloc[-1])
+
+
+def test_mixed_precision_and_xla_are_options(tiny, tmp_path):
+    trained = fit(tiny, tmp_path / "mixed", 1, mixed_precision=True, jit_compile=True)
+    assert np.isfinite(trained.history["loss"]).all()
+    assert trained.model.get_layer("dense1").dtype_policy.name == "mixed_float16"
+    assert trained.model.get_layer("emotion").dtype_policy.name == "float32"  # the softmax stays in float32
+    assert json.loads((tmp_path / "mixed" / "config.json").read_text())["mixed_precision"] is True
+    assert train.keras.config.dtype_policy().name == "float32"  # the scope restores the global policy
+    with pytest.raises(ValueError, match="distribute must be"):
+        fit(tiny, tmp_path / "bad", 1, distribute="model_parallel")
+
+
+DATA_PARALLEL = """
+import json, os, sys
+if os.environ["KERAS_BACKEND"] == "tensorflow":
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import numpy as np
+from fer_utils import train
+x = np.random.default_rng(0).uniform(-1, 1, (64, 48, 48, 1)).astype("float32")
+y = np.arange(64) % 7
+with train.compute_scope(distribute="data_parallel") as replicas:
+    pass
+t = train.train_model("dnn", x[:48], y[:48], x[48:], y[48:], folder=sys.argv[1], epochs=2, batch_size=16, seed=1,
+                      distribute="data_parallel")
+print(json.dumps({"replicas": replicas, "epochs": len(t.history), "loss": t.history["loss"].tolist()}))
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_data_parallel_training_on_two_cpu_devices(backend, tmp_path):
+    """Two logical CPU devices stand in for two GPUs: MirroredStrategy on TensorFlow, DataParallel on JAX."""
+    pytest.importorskip(backend)
+    env = {**os.environ, "KERAS_BACKEND": backend, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    out = subprocess.run([sys.executable, "-c", DATA_PARALLEL, str(tmp_path / "dnn")], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == 2 and result["epochs"] == 2 and np.isfinite(result["loss"]).all()
