@@ -1,6 +1,7 @@
 """The report of a run: each executed notebook as an HTML page (nbconvert's lab template, and a no-input
 variant for hand-in) and an index page with the report's parts in order, their figures inline, the results
-beside the published numbers, and the run's manifest; the numbers also go to report/results.json."""
+beside the published numbers, and the run's manifest; the numbers also go to report/results.json.
+`publish` copies what of a run may be committed (nothing that shows a face) into the project."""
 
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ FIGURE_PART = {"fig1": "02", "fig2": "03", "fig3": "04", "fig4": "05", "fig5": "
                "fig8": "08"}
 MODEL_LABELS = {"cnn": "CNN, augmentation", "cnn_noaug": "CNN, no augmentation", "dnn": "DNN",
                 "dlsvm_svm": "DLSVM, L2-SVM head", "dlsvm_softmax": "DLSVM, softmax head"}
+
+
+# Figures that show no face, committed with the reference run; every other figure stays in the run folder.
+FACE_FREE_FIGURES = ("fig1_cnn_training", "fig2_cnn_no_augmentation", "fig3_dnn_training", "fig4_confusion_matrix",
+                     "fig7_layer2_filters", "08_dlsvm_training")
 
 
 class RenderError(RuntimeError):
@@ -168,3 +174,36 @@ def _swap_in(new: Path, target: Path) -> None:
         os.replace(target, old)
     os.replace(new, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def publish(run_dir: str | os.PathLike, project: str | os.PathLike) -> list[Path]:
+    """Copy a rendered run's face-free results into `project`: report/results.json and manifest.json,
+    report/histories/<model>.csv, FACE_FREE_FIGURES into figures/, and the best CNN without optimizer state
+    with its preprocessing statistics into report/models/. Returns the files written."""
+    from .train import load_best
+
+    run, project = Path(run_dir).expanduser().resolve(), Path(project)
+    results = run / "report" / "results.json"
+    if not results.exists():
+        raise RenderError(f"{results} is missing: run `fer-report render` on this run first")
+    written = []
+
+    def put(source: Path, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        written.append(target)
+
+    put(results, project / "report" / "results.json")
+    put(run / "manifest.json", project / "report" / "manifest.json")
+    for name in json.loads(results.read_text())["models"]:
+        put(run / "models" / name / "history.csv", project / "report" / "histories" / f"{name}.csv")
+    for name in FACE_FREE_FIGURES:
+        if (run / "figures" / f"{name}.png").exists():
+            put(run / "figures" / f"{name}.png", project / "figures" / f"{name}.png")
+    cnn = load_best(run, "cnn", "02_cnn_training")  # loaded without its optimizer
+    target = project / "report" / "models" / "cnn.keras"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    cnn.save(target)
+    written.append(target)
+    put(run / "models" / "preprocessing.npz", project / "report" / "models" / "preprocessing.npz")
+    return written

@@ -196,15 +196,22 @@ def main(argv: list[str] | None = None) -> int:
     render = commands.add_parser("render", help="render a run's executed notebooks and its index page as HTML")
     render.add_argument("--profile", default="quick", help="the profile whose run to render (runs/<profile>)")
     render.add_argument("--run-dir", help="the run folder (default: runs/<profile>)")
+    publish = commands.add_parser("publish", help="copy a rendered run's face-free results into the project "
+                                                  "(report/, figures/) to commit as the reference run")
+    publish.add_argument("--profile", default="quick", help="the profile whose run to publish (runs/<profile>)")
+    publish.add_argument("--run-dir", help="the run folder (default: runs/<profile>)")
     args = parser.parse_args(argv)
-    from .render import RenderError, render as render_run
+    from .render import RenderError, publish as publish_run, render as render_run
 
     try:
         if args.command == "run":
             run_series(args.profile, data=args.data, only=args.only, run_dir=args.run_dir, log_output=args.log_output)
-        else:
+        elif args.command == "render":
             index = render_run(Path(args.run_dir) if args.run_dir else RUNS_DIR / args.profile)
             print(f"fer-report: the report is {index}")
+        else:
+            written = publish_run(Path(args.run_dir) if args.run_dir else RUNS_DIR / args.profile, PROJECT_ROOT)
+            print(f"fer-report: wrote {len(written)} files into {PROJECT_ROOT}; review them, then commit")
     except (SeriesError, RenderError, FileNotFoundError, ValueError) as e:
         print(f"fer-report: {e}", file=sys.stderr)
         return 1

@@ -105,6 +105,40 @@ def test_smoke_report_renders_and_loads_in_a_browser(real_source):
     assert [p for p in pages if p["broken"] or p["traceback"] or not p["images"]] == []
 
 
+def test_publish_copies_only_face_free_results(real_source, tmp_path):
+    """fer-report publish's selection, tried on the smoke run into a scratch project."""
+    from fer_utils import render
+
+    run_dir = report.RUNS_DIR / "smoke"
+    if not (run_dir / "report" / "results.json").exists():
+        pytest.skip("the smoke report has not been rendered")
+    written = {p.relative_to(tmp_path).as_posix() for p in render.publish(run_dir, tmp_path)}
+    figures = {f"figures/{name}.png" for name in render.FACE_FREE_FIGURES}
+    assert figures <= written and not {w for w in written if w.startswith("figures/")} - figures
+    assert {f"report/histories/{m}.csv" for m in train.MODELS} <= written
+    with np.load(tmp_path / "report" / "models" / "preprocessing.npz") as npz:
+        assert npz["mean"].shape == (48, 48) and npz["mean"].dtype == np.float32 and npz["scale"].shape == ()
+    cnn = train.keras.models.load_model(tmp_path / "report" / "models" / "cnn.keras")
+    assert getattr(cnn, "optimizer", None) is None and train.trainable_parameters(cnn) == 1_703_623
+
+
+def test_committed_cnn_gives_the_stated_test_accuracy(real_source):
+    """The reference run's CNN, loaded with its preprocessing and evaluated here on PrivateTest, gives the test
+    accuracy that report/results.json and the README state, to 0.1%."""
+    root = report.PROJECT_ROOT
+    if not (root / "report" / "models" / "cnn.keras").exists():
+        pytest.skip("no reference run committed")
+    fer = data.load_fer2013(real_source)
+    if fer.test is None:
+        pytest.skip("the data source has no PrivateTest split")
+    cnn = train.keras.models.load_model(root / "report" / "models" / "cnn.keras")
+    prep = Preprocessor.load(root / "report" / "models" / "preprocessing.npz")
+    accuracy = float(np.mean(cnn.predict(prep.transform(fer.test.images), verbose=0).argmax(1) == fer.test.labels))
+    stated = json.loads((root / "report" / "results.json").read_text())["models"]["cnn"]["test_accuracy"]
+    assert abs(accuracy - stated) <= 0.001
+    assert f"| {stated:.1%} |" in (root / "README.md").read_text()
+
+
 @pytest.mark.parametrize("notebook", ["05", "06", "07", "08"])
 def test_interpretation_notebooks_name_the_notebook_to_run_first(real_source, tmp_path, notebook):
     """In a run folder without a trained CNN, notebooks 05-08 stop with one message naming notebook 02."""
