@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -83,7 +84,9 @@ def test_runner_uses_this_interpreter_and_names_the_failing_cell(tmp_path, monke
     write_notebook(notebooks / "03_never.ipynb", "import pathlib\npathlib.Path(run_dir, 'ran03').touch()")
     monkeypatch.setattr(report, "NOTEBOOKS_DIR", notebooks)
     monkeypatch.setattr(report, "PARAMS_DIR", params)
-    monkeypatch.setattr(report, "resolve_data", lambda data: None)
+    source = tmp_path / "fer2013.csv"
+    source.write_text("emotion,pixels,Usage\n")
+    monkeypatch.setattr(report, "resolve_data", lambda data: str(source))
     run_dir = tmp_path / "run"
 
     assert report.main(["run", "--profile", "tiny", "--run-dir", str(run_dir)]) == 1
@@ -97,3 +100,6 @@ def test_runner_uses_this_interpreter_and_names_the_failing_cell(tmp_path, monke
     assert (run_dir / "notebooks" / "01_ok.ipynb").exists()  # earlier results are kept
     assert (run_dir / "notebooks" / "02_fails.ipynb").exists()  # the failed copy shows the error
     assert not (run_dir / "ran03").exists()
+    manifest = json.loads((run_dir / "manifest.json").read_text())  # how the run was made, as far as it went
+    assert manifest["data"] == {"source": str(source), "sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
+    assert list(manifest["notebooks"]) == ["01_ok"] and manifest["profile"] == "tiny" and manifest["git_commit"]
