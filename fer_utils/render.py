@@ -90,6 +90,26 @@ def results_frame(results: dict):
     return pd.concat([table, published]).astype(counts)
 
 
+def results_markdown(results: dict) -> str:
+    """The results table as Markdown (for the README), published numbers below the run's models."""
+    import pandas as pd
+
+    table = results_frame(results)
+
+    def cell(column, value):
+        if pd.isna(value):
+            return ""
+        if "accuracy" in column:
+            return f"{value:.1%}"
+        if column == "training minutes":
+            return f"{value:.0f}"
+        return f"{value:,}"
+
+    lines = ["| model | " + " | ".join(table.columns) + " |", "|---" * (len(table.columns) + 1) + "|"]
+    lines += [f"| {name} | " + " | ".join(cell(c, row[c]) for c in table.columns) + " |" for name, row in table.iterrows()]
+    return "\n".join(lines) + "\n"
+
+
 def _write_pages(notebook: Path, out: Path) -> tuple[str, str]:
     import nbformat
     from nbconvert import HTMLExporter
@@ -177,7 +197,8 @@ def _swap_in(new: Path, target: Path) -> None:
 
 
 def publish(run_dir: str | os.PathLike, project: str | os.PathLike) -> list[Path]:
-    """Copy a rendered run's face-free results into `project`: report/results.json and manifest.json,
+    """Copy a rendered run's face-free results into `project`: report/results.json (and as a Markdown table,
+    results.md) and manifest.json,
     report/histories/<model>.csv, FACE_FREE_FIGURES into figures/, and the best CNN without optimizer state
     with its preprocessing statistics into report/models/. Returns the files written."""
     from .train import load_best
@@ -194,6 +215,8 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike) -> list[Path
         written.append(target)
 
     put(results, project / "report" / "results.json")
+    (project / "report" / "results.md").write_text(results_markdown(json.loads(results.read_text())))
+    written.append(project / "report" / "results.md")
     put(run / "manifest.json", project / "report" / "manifest.json")
     for name in json.loads(results.read_text())["models"]:
         put(run / "models" / name / "history.csv", project / "report" / "histories" / f"{name}.csv")

@@ -60,6 +60,15 @@ def test_render_writes_pages_index_and_results(tmp_path):
                                         "training_seconds": 90.0}
 
 
+def test_results_as_markdown_for_the_readme(tmp_path):
+    run = fake_run(tmp_path / "run")
+    render.render(run, progress=lambda *a, **k: None)
+    lines = render.results_markdown(json.loads((run / "report" / "results.json").read_text())).splitlines()
+    assert lines[0].startswith("| model | trainable parameters | epochs | best val accuracy | test accuracy |")
+    assert lines[2] == "| CNN, augmentation | 1,703,623 | 3 | 50.0% | 40.0% | 45.0% |  | 2 |"
+    assert "| DLSVM, Tang 2013 (challenge winner) |  |  |  | 71.2% |" in lines[3]
+
+
 def test_figures_go_to_their_part():
     figures = [render.Path(f"{n}.png") for n in ("fig6_layer2_outputs", "fig7_layer2_filters", "07_top_faces_per_filter",
                                                  "fig1_cnn_training")]
