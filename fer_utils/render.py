@@ -5,6 +5,7 @@ beside the published numbers, and the run's manifest; the numbers also go to rep
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import os
@@ -43,7 +44,10 @@ def render(run_dir: str | os.PathLike, progress=print) -> Path:
         parts.append({"stem": nb.stem, "title": title, "narrative": narrative})
         progress(f"rendered {nb.stem}", flush=True)
     figures = sorted((run / "figures").glob("*.png"))
-    shutil.copytree(run / "figures", out / "figures") if figures else (out / "figures").mkdir()
+    if figures:
+        shutil.copytree(run / "figures", out / "figures")
+    else:
+        (out / "figures").mkdir()
     for part in parts:
         part["figures"] = _figures_of(part["stem"], figures)
     manifest = json.loads((run / "manifest.json").read_text()) if (run / "manifest.json").exists() else {}
@@ -92,22 +96,24 @@ def results_frame(results: dict):
 
 def results_markdown(results: dict) -> str:
     """The results table as Markdown (for the README), published numbers below the run's models."""
+    table = results_frame(results)
+    lines = ["| model | " + " | ".join(table.columns) + " |", "|---" * (len(table.columns) + 1) + "|"]
+    lines += [f"| {name} | " + " | ".join(_cell(c, row[c]) for c in table.columns) + " |"
+              for name, row in table.iterrows()]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(column: str, value) -> str:
+    """One value of the results table as the report shows it: accuracies in %, minutes whole, counts grouped."""
     import pandas as pd
 
-    table = results_frame(results)
-
-    def cell(column, value):
-        if pd.isna(value):
-            return ""
-        if "accuracy" in column:
-            return f"{value:.1%}"
-        if column == "training minutes":
-            return f"{value:.0f}"
-        return f"{value:,}"
-
-    lines = ["| model | " + " | ".join(table.columns) + " |", "|---" * (len(table.columns) + 1) + "|"]
-    lines += [f"| {name} | " + " | ".join(cell(c, row[c]) for c in table.columns) + " |" for name, row in table.iterrows()]
-    return "\n".join(lines) + "\n"
+    if pd.isna(value):
+        return ""
+    if "accuracy" in column:
+        return f"{value:.1%}"
+    if column == "training minutes":
+        return f"{value:.0f}"
+    return f"{value:,}"
 
 
 def _write_pages(notebook: Path, out: Path) -> tuple[str, str]:
@@ -136,11 +142,12 @@ def _figures_of(stem: str, figures: list[Path]) -> list[str]:
 def _index(parts: list[dict], results: dict, manifest: dict) -> str:
     from mistune import html as markdown
 
-    table = results_frame(results) if results["models"] else None
-    percent = {c: (lambda v: "" if v != v or v is None else f"{v:.1%}") for c in
-               ("best val accuracy", "test accuracy", "test accuracy, flip-averaged", "test accuracy, crop-averaged")}
-    table_html = table.to_html(na_rep="", formatters={**percent, "training minutes": lambda v: "" if v != v else
-                               f"{v:.0f}"}, classes="results") if table is not None else "<p>No trained models.</p>"
+    if results["models"]:
+        table = results_frame(results)
+        shown = table.astype(object).apply(lambda column: column.map(functools.partial(_cell, column.name)))
+        table_html = shown.to_html()
+    else:
+        table_html = "<p>No trained models.</p>"
     e = html.escape
     sections = []
     for part in parts:
