@@ -82,6 +82,9 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
     else:
         with compute_scope(mixed_precision, distribute) as replicas:
             if done:
+                # A fresh, reproducible random stream for the remaining epochs: re-seeding with `seed` would replay
+                # the first epochs' shuffles, augmentations and dropout masks, which the model has already seen.
+                keras.utils.set_random_seed(seed + done)
                 model = keras.models.load_model(_checkpoint(folder, done))
                 log.info("%s: resuming after epoch %d of %d", name, done, epochs)
             else:

@@ -54,6 +54,21 @@ def test_train_resume_and_load(tiny, tmp_path):
     assert more.best_epoch == best and (folder / f"best-epoch{best:04d}.keras").exists()
 
 
+def test_a_resume_draws_fresh_reproducible_randomness(tiny, tmp_path, monkeypatch):
+    """Resuming after epoch n seeds with seed + n: re-seeding with the run's seed would replay the first epochs'
+    shuffles, augmentations and dropout masks (seen as a sudden drop of the training loss after a resume)."""
+    import shutil
+
+    fit(tiny, tmp_path / "a", 2)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    seeds = []
+    real = train.keras.utils.set_random_seed
+    monkeypatch.setattr(train.keras.utils, "set_random_seed", lambda s: (seeds.append(s), real(s)))
+    resumed_a, resumed_b = fit(tiny, tmp_path / "a", 3), fit(tiny, tmp_path / "b", 3)
+    assert seeds == [1 + 2, 1 + 2]  # the helper trains with seed 1; two epochs were done
+    pd.testing.assert_frame_equal(resumed_a.history.drop(columns="seconds"), resumed_b.history.drop(columns="seconds"))
+
+
 def test_other_parameters_never_mix_with_an_old_run(tiny, tmp_path, caplog):
     folder = tmp_path / "dnn"
     old = fit(tiny, folder, 2, identity={"data": "a.csv"})
