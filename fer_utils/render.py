@@ -208,7 +208,7 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike) -> list[Path
     results.md) and manifest.json,
     report/histories/<model>.csv, FACE_FREE_FIGURES into figures/, and the best CNN without optimizer state
     with its preprocessing statistics into report/models/. Returns the files written."""
-    from .train import load_best
+    from .train import keras, load_best
 
     run, project = Path(run_dir).expanduser().resolve(), Path(project)
     results = run / "report" / "results.json"
@@ -232,8 +232,16 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike) -> list[Path
             put(run / "figures" / f"{name}.png", project / "figures" / f"{name}.png")
     cnn = load_best(run, "cnn", "02_cnn_training")  # loaded without its optimizer
     target = project / "report" / "models" / "cnn.keras"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    cnn.save(target)
-    written.append(target)
+    if not (target.exists() and _same_weights(keras.models.load_model(target), cnn)):  # each save differs
+        target.parent.mkdir(parents=True, exist_ok=True)
+        cnn.save(target)
+        written.append(target)
     put(run / "models" / "preprocessing.npz", project / "report" / "models" / "preprocessing.npz")
     return written
+
+
+def _same_weights(a, b) -> bool:
+    import numpy as np
+
+    wa, wb = a.get_weights(), b.get_weights()
+    return len(wa) == len(wb) and all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(wa, wb))

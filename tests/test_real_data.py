@@ -120,6 +120,8 @@ def test_publish_copies_only_face_free_results(real_source, tmp_path):
         assert npz["mean"].shape == (48, 48) and npz["mean"].dtype == np.float32 and npz["scale"].shape == ()
     cnn = train.keras.models.load_model(tmp_path / "report" / "models" / "cnn.keras")
     assert getattr(cnn, "optimizer", None) is None and train.trainable_parameters(cnn) == 1_703_623
+    again = {p.relative_to(tmp_path).as_posix() for p in render.publish(run_dir, tmp_path)}
+    assert again == written - {"report/models/cnn.keras"}  # an unchanged model is not rewritten
 
 
 def test_committed_cnn_gives_the_stated_test_accuracy(real_source):
