@@ -13,7 +13,6 @@ import math
 import os
 import re
 import tarfile
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -27,6 +26,8 @@ import pyarrow.csv as pcsv
 import simplejpeg
 from PIL import Image
 from sklearn.model_selection import train_test_split
+
+from .atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -645,23 +646,16 @@ def _read_cache(cache: tuple[Path, dict], path: Path) -> FER2013 | None:
 
 
 def _write_cache(cache: tuple[Path, dict], ds: FER2013) -> None:
-    """Write the .npz atomically (temp file, then rename), so a killed run never leaves half a cache."""
+    """Write the .npz atomically, so a killed run never leaves half a cache."""
     file, signature = cache
     arrays = {"meta": np.array(json.dumps({"signature": signature, "val_carved": ds.val_carved}))}
     for name, s in ds.splits().items():
         arrays[f"{name}_images"], arrays[f"{name}_labels"] = s.images, s.labels
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=file.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-            os.replace(tmp, file)
-            for old in file.parent.glob(f"{_cache_stem(ds.source)}-*.npz"):
-                if old != file:  # an earlier version of the same source
-                    old.unlink()
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_path(file) as partial, open(partial, "wb") as fh:
+            np.savez(fh, **arrays)
+        for old in file.parent.glob(f"{_cache_stem(ds.source)}-*.npz"):
+            if old != file:  # an earlier version of the same source
+                old.unlink()
     except OSError as e:
         log.warning("could not write the cache %s (%s); continuing without it", file, e)

@@ -1,5 +1,6 @@
-"""What a trained network looks at: saliency, SmoothGrad, Grad-CAM, layer outputs, and images found by gradient
-ascent on one filter. Every gradient goes through `value_and_grad`, one small branch per Keras backend."""
+"""What a trained network looks at: saliency, SmoothGrad, Grad-CAM, layer outputs, images found by gradient
+ascent on one filter, and where saliency falls on the face. Every gradient goes through `value_and_grad`, one
+small branch per Keras backend."""
 
 from __future__ import annotations
 
@@ -67,17 +68,17 @@ def smooth_grad(model: keras.Model, images: np.ndarray, class_index=None, sample
 
 
 def grad_cam(model: keras.Model, images: np.ndarray, layer_name: str, class_index=None) -> np.ndarray:
-    """Grad-CAM at `layer_name`: its maps weighted by the mean gradient of the class score, ReLU, resized to
-    the input's size and scaled to [0, 1] per face; (N, 48, 48)."""
+    """Grad-CAM at `layer_name`: its maps weighted by the mean gradient of the class score (before the softmax),
+    ReLU, resized to the input's size and scaled to [0, 1] per face; (N, 48, 48). The network is cut at the layer
+    into two functional sub-models of its own graph, so branches and merges after the layer are kept."""
     classes = _classes(model, images, class_index)
-    body, head = split_at(model, layer_name)
-    activations = body.predict(images, verbose=0)
+    layer, last = model.get_layer(layer_name), model.layers[-1]
+    activations = keras.Model(model.inputs, layer.output).predict(images, verbose=0)
+    head = keras.Model(layer.output, last.input)  # the layer's maps -> the features before the last Dense
     one_hot = keras.ops.convert_to_tensor(np.eye(model.output_shape[-1], dtype="float32")[classes])
-    last = model.layers[-1]
 
     def score(a):
-        features = head(a, training=False)
-        return keras.ops.sum((keras.ops.matmul(features, last.kernel) + last.bias) * one_hot)
+        return keras.ops.sum((keras.ops.matmul(head(a, training=False), last.kernel) + last.bias) * one_hot)
 
     _, grads = value_and_grad(score, activations)
     weights = grads.mean(axis=(1, 2), keepdims=True)
@@ -234,56 +235,7 @@ def output_detail(outputs: np.ndarray, blank_share: float = 0.01) -> dict:
             "detail": float(detail.mean()) if live.any() else float("nan")}
 
 
-def split_at(model: keras.Model, layer_name: str) -> tuple[keras.Model, keras.Model]:
-    """(body, head) of a chain model: body maps inputs to `layer_name`'s output, head maps that to the input
-    of the last layer (the features before the final Dense)."""
-    names = [layer.name for layer in model.layers]
-    at = names.index(layer_name)
-    body = keras.Model(model.input, model.layers[at].output)
-    head_input = keras.Input(model.layers[at].output.shape[1:])
-    x = head_input
-    for layer in model.layers[at + 1:-1]:
-        x = layer(x)
-    return body, keras.Model(head_input, x)
-
-
 def _classes(model: keras.Model, images: np.ndarray, class_index) -> np.ndarray:
     if class_index is None:
         return predicted_classes(model, images)
     return np.broadcast_to(np.asarray(class_index, dtype=int), (len(images),)).copy()
-
-
-def confusion(y_true: np.ndarray, y_pred: np.ndarray):
-    """Row-normalised confusion matrix (true class x predicted class, rows sum to 1) as a DataFrame."""
-    import pandas as pd
-    from sklearn.metrics import confusion_matrix
-
-    from .data import CLASS_NAMES
-
-    matrix = confusion_matrix(y_true, y_pred, labels=range(len(CLASS_NAMES)), normalize="true")
-    return pd.DataFrame(matrix, index=pd.Index(CLASS_NAMES, name="true"),
-                        columns=pd.Index(CLASS_NAMES, name="predicted"))
-
-
-def per_class_metrics(y_true: np.ndarray, y_pred: np.ndarray):
-    """Precision, recall, F1 and support per class (scikit-learn) as a DataFrame."""
-    import pandas as pd
-    from sklearn.metrics import precision_recall_fscore_support
-
-    from .data import CLASS_NAMES
-
-    p, r, f, n = precision_recall_fscore_support(y_true, y_pred, labels=range(len(CLASS_NAMES)), zero_division=0)
-    return pd.DataFrame({"precision": p, "recall": r, "F1": f, "faces": n}, index=pd.Index(CLASS_NAMES, name="class"))
-
-
-def confusion_observations(matrix) -> dict:
-    """The easiest and hardest class (diagonal) and the largest confusion (off-diagonal) of `confusion`."""
-    values = matrix.to_numpy().copy()
-    diagonal = np.diag(values).copy()
-    np.fill_diagonal(values, -1)
-    true, predicted = np.unravel_index(values.argmax(), values.shape)
-    names = list(matrix.index)
-    return {"easiest": names[diagonal.argmax()], "easiest_recall": float(diagonal.max()),
-            "hardest": names[diagonal.argmin()], "hardest_recall": float(diagonal.min()),
-            "confused_true": names[true], "confused_predicted": names[predicted],
-            "confused_share": float(values[true, predicted])}

@@ -55,8 +55,9 @@ def build_cnn(augment: bool = True, seed: int | None = None) -> keras.Model:
     return _compiled(keras.Model(inputs, outputs, name="cnn" if augment else "cnn_noaug"))
 
 
-def build_dnn() -> keras.Model:
-    """Six dense layers (512, 512, 512, 256, 256, 256) on the flattened face, compiled."""
+def build_dnn(seed: int | None = None) -> keras.Model:
+    """Six dense layers (512, 512, 512, 256, 256, 256) on the flattened face, compiled (`seed` is unused: the
+    DNN has no random layers of its own beyond dropout, seeded globally)."""
     inputs = keras.Input(INPUT_SHAPE, name="face")
     x = layers.Flatten(name="flatten")(inputs)
     for i, (units, dropout) in enumerate(zip((512, 512, 512, 256, 256, 256), (0, 0.1, 0.1, 0.1, 0.1, 0.1)), 1):
@@ -145,7 +146,3 @@ def trainable_parameters(model: keras.Model) -> int:
     """Trainable parameters, counted from the weights themselves."""
     return int(sum(w.numpy().size for w in model.trainable_weights))
 
-
-BUILDERS = {"cnn": lambda seed=None: build_cnn(True, seed), "cnn_noaug": lambda seed=None: build_cnn(False, seed),
-            "dnn": lambda seed=None: build_dnn(), "dlsvm_svm": lambda seed=None: build_dlsvm("svm", seed),
-            "dlsvm_softmax": lambda seed=None: build_dlsvm("softmax", seed)}

@@ -5,20 +5,18 @@ beside the published numbers, and the run's manifest; the numbers also go to rep
 
 from __future__ import annotations
 
-import functools
 import html
 import json
 import os
 import shutil
 from pathlib import Path
 
+from . import atomic, results
+from .config import RunPaths
+
 # Which notebook (by number) each of the report's Figures 1-8 belongs to.
 FIGURE_PART = {"fig1": "02", "fig2": "03", "fig3": "04", "fig4": "05", "fig5": "06", "fig6": "07", "fig7": "07",
                "fig8": "08"}
-MODEL_LABELS = {"cnn": "CNN, augmentation", "cnn_noaug": "CNN, no augmentation", "dnn": "DNN",
-                "dlsvm_svm": "DLSVM, L2-SVM head", "dlsvm_softmax": "DLSVM, softmax head"}
-
-
 # Figures that show no face, committed with the reference run; every other figure stays in the run folder.
 FACE_FREE_FIGURES = ("fig1_cnn_training", "fig2_cnn_no_augmentation", "fig3_dnn_training", "fig4_confusion_matrix",
                      "fig7_layer2_filters", "08_dlsvm_training")
@@ -51,81 +49,38 @@ def render(run_dir: str | os.PathLike, progress=print) -> Path:
     for part in parts:
         part["figures"] = _figures_of(part["stem"], figures)
     manifest = json.loads((run / "manifest.json").read_text()) if (run / "manifest.json").exists() else {}
-    results = results_of(run, manifest)
-    (out / "results.json").write_text(json.dumps(results, indent=1))
-    (out / "index.html").write_text(_index(parts, results, manifest))
+    run_results = results_of(run, manifest)
+    atomic.write_json(out / "results.json", run_results)
+    atomic.write_text(out / "index.html", _index(parts, run_results, manifest))
     _swap_in(out, run / "report")
     return run / "report" / "index.html"
 
 
 def results_of(run: Path, manifest: dict) -> dict:
-    """Per trained model of the run: trainable parameters, epochs, best epoch, best val accuracy, test accuracy
-    plain, flip-averaged and crop-averaged (DLSVM), training time; with the profile and the data's SHA-256."""
-    models = {}
-    for name in MODEL_LABELS:
-        path = run / "models" / name / "evaluation.json"
-        if path.exists():
-            e = json.loads(path.read_text())
-            test = e.get("test", {})
-            models[name] = {"trainable_parameters": e["trainable_parameters"], "epochs": e["epochs"],
-                            "best_epoch": e["best_epoch"], "val_accuracy": e["val"]["accuracy"],
-                            "test_accuracy": test.get("accuracy"), "test_flip_accuracy": test.get("flip_accuracy"),
-                            "training_seconds": round(e["train_seconds"], 1)}
-            if "crop_accuracy" in test:
-                models[name].update(test_crop_accuracy=test["crop_accuracy"], test_crops=test["crops"])
+    """The run's results.json: every trained model's results record (`fer_utils.results`), with the profile and
+    the data's SHA-256."""
     return {"profile": manifest.get("profile", run.name), "data_sha256": manifest.get("data", {}).get("sha256"),
-            "models": models}
-
-
-def results_frame(results: dict):
-    """results.json as the report's table, with the published numbers below it."""
-    import pandas as pd
-
-    from .train import PUBLISHED
-
-    rows = [{"model": MODEL_LABELS[name], "trainable parameters": m["trainable_parameters"], "epochs": m["epochs"],
-             "best val accuracy": m["val_accuracy"], "test accuracy": m["test_accuracy"],
-             "test accuracy, flip-averaged": m["test_flip_accuracy"],
-             "test accuracy, crop-averaged": m.get("test_crop_accuracy"),
-             "training minutes": m["training_seconds"] / 60} for name, m in results["models"].items()]
-    table = pd.DataFrame(rows).set_index("model")
-    published = PUBLISHED.reindex(columns=table.columns)
-    counts = {c: "Int64" for c in ("trainable parameters", "epochs")}
-    return pd.concat([table, published]).astype(counts)
-
-
-def results_markdown(results: dict) -> str:
-    """The results table as Markdown (for the README), published numbers below the run's models."""
-    table = results_frame(results)
-    lines = ["| model | " + " | ".join(table.columns) + " |", "|---" * (len(table.columns) + 1) + "|"]
-    lines += [f"| {name} | " + " | ".join(_cell(c, row[c]) for c in table.columns) + " |"
-              for name, row in table.iterrows()]
-    return "\n".join(lines) + "\n"
-
-
-def _cell(column: str, value) -> str:
-    """One value of the results table as the report shows it: accuracies in %, minutes whole, counts grouped."""
-    import pandas as pd
-
-    if pd.isna(value):
-        return ""
-    if "accuracy" in column:
-        return f"{value:.1%}"
-    if column == "training minutes":
-        return f"{value:.0f}"
-    return f"{value:,}"
+            "models": results.collect(run)}
 
 
 def _write_pages(notebook: Path, out: Path) -> tuple[str, str]:
+    """The notebook's page with code, and its hand-in page: no code, and no log lines (stderr), which hold
+    timings and the machine's paths rather than results."""
+    import copy
+
     import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(notebook, as_version=4)
-    for exclude, folder in ((False, out), (True, out / "no-input")):
+    hand_in = copy.deepcopy(nb)
+    for cell in hand_in.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+    for page, exclude, folder in ((nb, False, out), (hand_in, True, out / "no-input")):
         exporter = HTMLExporter(template_name="lab", exclude_input=exclude, exclude_input_prompt=exclude,
                                 exclude_output_prompt=exclude)
-        body, _ = exporter.from_notebook_node(nb)
-        (folder / f"{notebook.stem}.html").write_text(body)
+        body, _ = exporter.from_notebook_node(page)
+        atomic.write_text(folder / f"{notebook.stem}.html", body)
     first = next((c.source for c in nb.cells if c.cell_type == "markdown"), notebook.stem)
     title, _, narrative = first.partition("\n")
     return title.lstrip("# ").strip(), " ".join(narrative.split())
@@ -139,13 +94,11 @@ def _figures_of(stem: str, figures: list[Path]) -> list[str]:
     return numbered + own
 
 
-def _index(parts: list[dict], results: dict, manifest: dict) -> str:
+def _index(parts: list[dict], run_results: dict, manifest: dict) -> str:
     from mistune import html as markdown
 
-    if results["models"]:
-        table = results_frame(results)
-        shown = table.astype(object).apply(lambda column: column.map(functools.partial(_cell, column.name)))
-        table_html = shown.to_html()
+    if run_results["models"]:
+        table_html = results.formatted(results.table(run_results["models"], anchors=True)).to_html()
     else:
         table_html = "<p>No trained models.</p>"
     e = html.escape
@@ -158,7 +111,7 @@ def _index(parts: list[dict], results: dict, manifest: dict) -> str:
                         f'<a href="no-input/{e(part["stem"])}.html">without code</a></p>{images}</section>')
     contents = "".join(f'<li><a href="#{e(p["stem"])}">{e(p["title"])}</a></li>' for p in parts)
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>FER2013 report: {e(results["profile"])} profile</title>
+<html lang="en"><head><meta charset="utf-8"><title>FER2013 report: {e(run_results["profile"])} profile</title>
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.45; }}
 table {{ border-collapse: collapse; font-size: 0.9rem; }} th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.5rem; }}
@@ -166,7 +119,7 @@ td {{ text-align: right; }} figure {{ margin: 1rem 0; }} img {{ max-width: 100%;
 figcaption {{ color: #666; font-size: 0.8rem; }} section {{ border-top: 1px solid #ddd; margin-top: 2rem; }}
 </style></head><body>
 <h1>Facial expression recognition on FER2013</h1>
-<p>The report series run under the <b>{e(results["profile"])}</b> profile. Every number and figure below was
+<p>The report series run under the <b>{e(run_results["profile"])}</b> profile. Every number and figure below was
 produced by the notebooks linked in each part.</p>
 <ol>{contents}<li><a href="#results">Results</a></li><li><a href="#manifest">How this run was made</a></li></ol>
 {"".join(sections)}
@@ -182,7 +135,7 @@ def _manifest_html(manifest: dict) -> str:
     if not manifest:
         return "<p>No manifest.json in the run folder (it was not made by fer-report run).</p>"
     e = html.escape
-    rows = [("profile", manifest["profile"]), ("data", manifest["data"]["source"]),
+    rows = [("profile", manifest["profile"]), ("data", Path(manifest["data"]["source"]).name),
             ("data SHA-256", manifest["data"]["sha256"]), ("Keras backend", manifest["keras_backend"]),
             ("devices", ", ".join(manifest["devices"])), ("git commit", manifest["git_commit"]),
             ("started", manifest["started"]),
@@ -205,39 +158,50 @@ def _swap_in(new: Path, target: Path) -> None:
 
 def publish(run_dir: str | os.PathLike, project: str | os.PathLike) -> list[Path]:
     """Copy a rendered run's face-free results into `project`: report/results.json (and as a Markdown table,
-    results.md) and manifest.json,
+    results.md), report/manifest.json (the data named by file name and SHA-256, no path of this machine),
     report/histories/<model>.csv, FACE_FREE_FIGURES into figures/, and the best CNN without optimizer state
     with its preprocessing statistics into report/models/. Returns the files written."""
     from .train import keras, load_best
 
-    run, project = Path(run_dir).expanduser().resolve(), Path(project)
-    results = run / "report" / "results.json"
-    if not results.exists():
-        raise RenderError(f"{results} is missing: run `fer-report render` on this run first")
+    run, project = RunPaths(Path(run_dir).expanduser().resolve()), Path(project)
+    source = run.root / "report" / results.RESULTS_FILE
+    if not source.exists():
+        raise RenderError(f"{source} is missing: run `fer-report render` on this run first")
+    run_results = json.loads(source.read_text())
     written = []
 
-    def put(source: Path, target: Path) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+    def put(target: Path, text: str | None = None, copy_of: Path | None = None) -> None:
+        if copy_of is not None:
+            atomic.write_bytes(target, copy_of.read_bytes())
+        else:
+            atomic.write_text(target, text)
         written.append(target)
 
-    put(results, project / "report" / "results.json")
-    (project / "report" / "results.md").write_text(results_markdown(json.loads(results.read_text())))
-    written.append(project / "report" / "results.md")
-    put(run / "manifest.json", project / "report" / "manifest.json")
-    for name in json.loads(results.read_text())["models"]:
-        put(run / "models" / name / "history.csv", project / "report" / "histories" / f"{name}.csv")
+    put(project / "report" / results.RESULTS_FILE, copy_of=source)
+    put(project / "report" / "results.md", results.markdown(results.table(run_results["models"], anchors=True)))
+    put(project / "report" / "manifest.json", json.dumps(publishable_manifest(
+        json.loads((run.root / "manifest.json").read_text())), indent=1) + "\n")
+    for name in run_results["models"]:
+        put(project / "report" / "histories" / f"{name}.csv", copy_of=run.model(name) / "history.csv")
     for name in FACE_FREE_FIGURES:
-        if (run / "figures" / f"{name}.png").exists():
-            put(run / "figures" / f"{name}.png", project / "figures" / f"{name}.png")
-    cnn = load_best(run, "cnn", "02_cnn_training")  # loaded without its optimizer
+        if (run.figures / f"{name}.png").exists():
+            put(project / "figures" / f"{name}.png", copy_of=run.figures / f"{name}.png")
+    cnn = load_best(run.root, "cnn")  # loaded without its optimizer
     target = project / "report" / "models" / "cnn.keras"
     if not (target.exists() and _same_weights(keras.models.load_model(target), cnn)):  # each save differs
-        target.parent.mkdir(parents=True, exist_ok=True)
-        cnn.save(target)
+        with atomic.atomic_path(target) as partial:
+            cnn.save(partial)
         written.append(target)
-    put(run / "models" / "preprocessing.npz", project / "report" / "models" / "preprocessing.npz")
+    put(project / "report" / "models" / "preprocessing.npz", copy_of=run.statistics("report"))
     return written
+
+
+def publishable_manifest(manifest: dict) -> dict:
+    """The run's manifest as committed: the data named by its file name (with its SHA-256), not by a path."""
+    data = dict(manifest.get("data", {}))
+    if "source" in data:
+        data["source"] = Path(data["source"]).name
+    return {**manifest, "data": data}
 
 
 def _same_weights(a, b) -> bool:

@@ -13,37 +13,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
+from . import atomic, data, runtime
+from .config import (DEFAULT_PROFILE, NOTEBOOKS_DIR, PROJECT_ROOT, RUNS_DIR, SeriesError,  # noqa: F401
+                     load_profile, resolve_data, run_folder)
+from .progress import TrainingProgress
+from .render import RenderError, publish as publish_run, render as render_run
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
-PARAMS_DIR = PROJECT_ROOT / "params"
-RUNS_DIR = PROJECT_ROOT / "runs"
-RUNNER_PARAMETERS = ("profile", "data_source", "run_dir")  # set by the runner, not by a profile
 KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"}
 MANIFEST = "manifest.json"  # in the run folder: how the run was made
-
-
-class SeriesError(RuntimeError):
-    """A profile, notebook selection or notebook run that failed; the message is one line for the user."""
-
-
-def load_profile(name: str) -> dict:
-    """The parameters of params/<name>.yaml as a dict."""
-    path = PARAMS_DIR / f"{name}.yaml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in PARAMS_DIR.glob("*.yaml")))
-        raise SeriesError(f"unknown profile {name!r}: no {path} (profiles: {known})")
-    try:
-        params = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise SeriesError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(params, dict):
-        raise SeriesError(f"{path}: expected a mapping of parameter names to values")
-    clash = sorted(set(params) & set(RUNNER_PARAMETERS))
-    if clash:
-        raise SeriesError(f"{path}: {', '.join(clash)} is set by fer-report itself, not by a profile")
-    return params
 
 
 def select_notebooks(only: str | None = None) -> list[Path]:
@@ -81,7 +58,7 @@ def run_series(profile: str, data: str | None = None, only: str | None = None, r
     if unknown:
         raise SeriesError(f"params/{profile}.yaml: {', '.join(unknown)} is not a parameter of any notebook")
     source = resolve_data(data)
-    run = Path(run_dir).expanduser().resolve() if run_dir else RUNS_DIR / profile
+    run = run_folder(profile, run_dir)
     out_dir = run / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     progress(f"fer-report: profile {profile}, {len(notebooks)} notebook(s), run folder {run}", flush=True)
@@ -94,8 +71,9 @@ def run_series(profile: str, data: str | None = None, only: str | None = None, r
             out = out_dir / nb.name
             start = time.perf_counter()
             try:
-                papermill.execute_notebook(str(nb), str(out), parameters=mine, kernel_name="python3",
-                                           progress_bar=False, log_output=log_output, cwd=str(NOTEBOOKS_DIR))
+                with TrainingProgress(run / "models", nb.stem):
+                    papermill.execute_notebook(str(nb), str(out), parameters=mine, kernel_name="python3",
+                                               progress_bar=False, log_output=log_output, cwd=str(NOTEBOOKS_DIR))
             except papermill.PapermillExecutionError as e:
                 raise SeriesError(f"{nb.stem} failed in cell {e.cell_index + 1} of the executed copy "
                                   f"(In [{e.exec_count}]: {_first_line(e.source)[:60]!r}): "
@@ -106,7 +84,7 @@ def run_series(profile: str, data: str | None = None, only: str | None = None, r
             seconds = time.perf_counter() - start
             done.append((nb.stem, seconds))
             manifest["notebooks"][nb.stem] = {"seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
-            _write_json(run / MANIFEST, manifest)
+            atomic.write_json(run / MANIFEST, manifest)
             progress(f"[{i}/{len(notebooks)}] {nb.stem}  {seconds:.1f} s", flush=True)
     return done
 
@@ -115,8 +93,6 @@ def _start_manifest(run: Path, profile: str, params: dict, source: str) -> dict:
     """What the run's report states about how it was made: profile and parameters, data and its SHA-256,
     versions, Keras backend and devices, git commit; notebook times are added as they finish (earlier
     notebooks' times are kept when only some notebooks run)."""
-    from . import data, runtime
-
     runtime.import_keras_quietly()
     import keras
 
@@ -125,7 +101,7 @@ def _start_manifest(run: Path, profile: str, params: dict, source: str) -> dict:
                 "versions": runtime.versions(), "keras_backend": keras.backend.backend(), "devices": runtime.devices(),
                 "git_commit": _git_commit(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
                 "notebooks": old.get("notebooks", {}) if old.get("profile") == profile else {}}
-    _write_json(run / MANIFEST, manifest)
+    atomic.write_json(run / MANIFEST, manifest)
     return manifest
 
 
@@ -142,20 +118,6 @@ def _git_commit() -> str:
                 if commit else "unknown")
     except OSError:
         return "unknown"
-
-
-def _write_json(path: Path, value: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1))
-    os.replace(tmp, path)
-
-
-def resolve_data(data: str | None) -> str:
-    """The absolute path of the data the notebooks read, found now rather than inside notebook 01, so that
-    each executed copy names its data and re-runs (nbval) read the same, whatever the environment."""
-    from .data import resolve_source
-
-    return str(resolve_source(data).resolve())
 
 
 def _first_line(text: str) -> str:
@@ -188,29 +150,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fer-report", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the notebook series with papermill")
-    run.add_argument("--profile", default="quick", help="params/<profile>.yaml: smoke, quick or full")
+    run.add_argument("--profile", default=DEFAULT_PROFILE, help="params/<profile>.yaml: smoke, quick or full")
     run.add_argument("--data", help="FER2013 file or folder (default: $FER2013_DATA, then data/)")
     run.add_argument("--only", help="comma-separated notebook numbers, e.g. 01,02")
     run.add_argument("--run-dir", help="where the run writes (default: runs/<profile>)")
     run.add_argument("--log-output", action="store_true", help="stream the notebooks' outputs while they run")
     render = commands.add_parser("render", help="render a run's executed notebooks and its index page as HTML")
-    render.add_argument("--profile", default="quick", help="the profile whose run to render (runs/<profile>)")
+    render.add_argument("--profile", default=DEFAULT_PROFILE, help="the profile whose run to render (runs/<profile>)")
     render.add_argument("--run-dir", help="the run folder (default: runs/<profile>)")
     publish = commands.add_parser("publish", help="copy a rendered run's face-free results into the project "
                                                   "(report/, figures/) to commit as the reference run")
-    publish.add_argument("--profile", default="quick", help="the profile whose run to publish (runs/<profile>)")
+    publish.add_argument("--profile", default=DEFAULT_PROFILE, help="the profile whose run to publish (runs/<profile>)")
     publish.add_argument("--run-dir", help="the run folder (default: runs/<profile>)")
     args = parser.parse_args(argv)
-    from .render import RenderError, publish as publish_run, render as render_run
-
     try:
         if args.command == "run":
             run_series(args.profile, data=args.data, only=args.only, run_dir=args.run_dir, log_output=args.log_output)
         elif args.command == "render":
-            index = render_run(Path(args.run_dir) if args.run_dir else RUNS_DIR / args.profile)
+            index = render_run(run_folder(args.profile, args.run_dir))
             print(f"fer-report: the report is {index}")
         else:
-            written = publish_run(Path(args.run_dir) if args.run_dir else RUNS_DIR / args.profile, PROJECT_ROOT)
+            written = publish_run(run_folder(args.profile, args.run_dir), PROJECT_ROOT)
             print(f"fer-report: wrote {len(written)} files into {PROJECT_ROOT}; review them, then commit")
     except (SeriesError, RenderError, FileNotFoundError, ValueError) as e:
         print(f"fer-report: {e}", file=sys.stderr)

@@ -1,5 +1,5 @@
-"""Notebook set-up: the run folder's layout, seeds and determinism, logging, and a version banner.
-Every notebook's setup cell calls `setup_run` and gets the paths it reads and writes."""
+"""The runtime a run computes in: seeds and determinism, a quiet Keras import, the backend's devices, logging,
+and a banner with versions and devices. No plotting or notebook packages are imported here."""
 
 from __future__ import annotations
 
@@ -9,58 +9,24 @@ import os
 import platform
 import random
 import sys
-from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
 
 import numpy as np
 
-from . import plots
+from .config import shown_path
 
 
-@dataclass(frozen=True)
-class RunPaths:
-    """Where one run keeps its artifacts under `root`: figures, and models (with their histories)."""
-
-    root: Path
-
-    @property
-    def figures(self) -> Path:
-        return self.root / "figures"
-
-    @property
-    def models(self) -> Path:
-        return self.root / "models"
-
-    @property
-    def preprocessing(self) -> Path:
-        return self.models / "preprocessing.npz"
-
-
-def setup_run(run_dir: str | os.PathLike, seed: int, *, keras: bool = False) -> RunPaths:
-    """Create the run folders, seed Python/numpy (and Keras with deterministic ops), set logging and plot style."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    run = RunPaths(Path(run_dir).expanduser().resolve())
-    for folder in (run.root, run.figures, run.models):
-        folder.mkdir(parents=True, exist_ok=True)
-    if keras:
-        seed_everything(seed)
-    else:
-        random.seed(seed)
-        np.random.seed(seed)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr,
-                        force=True)
-    plots.set_style()
-    return run
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and the Keras backend, and make TensorFlow's ops deterministic."""
+def seed_everything(seed: int, keras: bool = True) -> None:
+    """Seed Python and numpy, and with `keras` the Keras backend too, with TensorFlow's ops made deterministic."""
+    random.seed(seed)
+    np.random.seed(seed)
+    if not keras:
+        return
     import_keras_quietly()
-    import keras
+    import keras as keras_module
 
-    keras.utils.set_random_seed(seed)
-    if keras.backend.backend() == "tensorflow":
+    keras_module.utils.set_random_seed(seed)
+    if keras_module.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
@@ -117,10 +83,15 @@ def devices() -> list[str]:
     return [backend]
 
 
-def banner(profile: str, run: RunPaths) -> str:
+def setup_logging(fmt: str = "%(levelname)s %(name)s: %(message)s") -> None:
+    """Log lines (INFO and up) to stderr, where notebooks keep them apart from results."""
+    logging.basicConfig(level=logging.INFO, format=fmt, datefmt="%H:%M:%S", stream=sys.stderr, force=True)
+
+
+def banner(profile: str, run_dir: str | os.PathLike) -> str:
     """What a notebook states first: profile, run folder, library versions, and the Keras backend's devices
     when Keras is loaded."""
-    lines = [f"profile {profile}; run folder {run.root}",
+    lines = [f"profile {profile}; run folder {shown_path(run_dir)}",
              ", ".join(f"{name} {version}" for name, version in versions().items())]
     if "keras" in sys.modules:
         import keras

@@ -1,8 +1,7 @@
-"""Resumable training of the report's models and their evaluation. Each epoch writes a checkpoint and a
+"""Resumable training of the registry's models and their evaluation. Each epoch writes a checkpoint and a
 history row atomically, so a killed run resumes after its last finished epoch; the best epoch on val is kept.
 
-    python -m fer_utils.train {cnn,cnn_noaug,dnn,dlsvm_svm,dlsvm_softmax} --profile P [--data PATH]
-        [--run-dir DIR] [--epochs N] [--test-crops N]
+    python -m fer_utils.train MODEL --profile P [--data PATH] [--run-dir DIR] [--epochs N] [--test-crops N]
 """
 
 from __future__ import annotations
@@ -20,20 +19,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import data as fer_data
-from .models import BUILDERS, keras, trainable_parameters
-from .preprocess import Preprocessor, TangPreprocessor
+from . import atomic, config, data, evaluation, preprocess, progress, registry, results, runtime
+from .models import keras, trainable_parameters
 
 log = logging.getLogger(__name__)
 
-MODELS = ("cnn", "cnn_noaug", "dnn", "dlsvm_svm", "dlsvm_softmax")
-EPOCHS_KEY = {"cnn": "epochs_cnn", "cnn_noaug": "epochs_cnn_noaug", "dnn": "epochs_dnn",
-              "dlsvm_svm": "epochs_dlsvm", "dlsvm_softmax": "epochs_dlsvm"}  # the profile's epochs per model
-# Test-time views for DLSVM: pixel shifts that move its centre 42x42 crop to the centre and the corners, plain
-# and mirrored, in this order; the first `crops` are averaged.
-CROP_VIEWS = [(0, 0, False), (0, 0, True), (-3, -3, False), (-3, 3, False), (3, -3, False), (3, 3, False),
-              (-3, -3, True), (-3, 3, True), (3, -3, True), (3, 3, True)]
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+PROGRESS_FILE = progress.PROGRESS_FILE  # in a training folder: what `fer-report run` shows while it trains
+PROGRESS_EVERY = 5.0  # seconds between progress updates within an epoch
 
 
 class TrainingMismatch(RuntimeError):
@@ -58,22 +51,21 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
                 folder: str | os.PathLike, epochs: int, batch_size: int, seed: int,
                 identity: dict | None = None, mixed_precision: bool = False, jit_compile="auto",
                 distribute: str = "none") -> Trained:
-    """Train `name` to `epochs` in `folder`, resuming after the last finished epoch there; a finished
-    training is loaded, not redone. If `identity` (data, limits...), batch size, seed or precision differ from
-    the folder's earlier run, that run is moved aside and training starts afresh. `mixed_precision`,
+    """Train registered model `name` to `epochs` in `folder`, resuming after the last finished epoch there; a
+    finished training is loaded, not redone. If `identity` (data, limits...), batch size, seed or precision
+    differ from the folder's earlier run, that run is moved aside and training starts afresh. `mixed_precision`,
     `jit_compile` (XLA: True, False or Keras' "auto") and `distribute` ("none" or "data_parallel" over every
     device of the backend) choose how the model computes, as in `compute_scope`."""
-    if name not in BUILDERS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(BUILDERS)}")
+    spec = registry.get(name)
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    config = {"model": name, "batch_size": batch_size, "seed": seed, "n_train": int(len(y_train)),
-              "n_val": int(len(y_val)), **(identity or {})}
+    settings = {"model": name, "batch_size": batch_size, "seed": seed, "n_train": int(len(y_train)),
+                "n_val": int(len(y_val)), **(identity or {})}
     if mixed_precision:
-        config["mixed_precision"] = True
-    _check_config(folder, config)
+        settings["mixed_precision"] = True
+    _check_settings(folder, settings)
     history = read_history(folder)
     done = len(history)
     _drop_uncommitted(folder, done)
@@ -89,7 +81,7 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
                 log.info("%s: resuming after epoch %d of %d", name, done, epochs)
             else:
                 keras.utils.set_random_seed(seed)
-                model = BUILDERS[name](seed)
+                model = spec.build(seed)
             if jit_compile != "auto":
                 model.jit_compile = bool(jit_compile)
             if replicas > 1:
@@ -98,7 +90,7 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
                       validation_data=(x_val, y_val), verbose=0,
                       callbacks=[EpochCommit(name, folder, epochs, history)])
         history = read_history(folder)
-    best_epoch = int(history.loc[history["val_accuracy"].idxmax(), "epoch"])
+    best_epoch = best_epoch_of(history)
     model = keras.models.load_model(_best(folder, best_epoch), compile=False)
     return Trained(name, model, history, best_epoch, folder)
 
@@ -139,14 +131,23 @@ def compute_scope(mixed_precision: bool = False, distribute: str = "none"):
 
 class EpochCommit(keras.callbacks.Callback):
     """Writes each epoch's checkpoint, best model and history row so that a kill at any moment leaves a
-    consistent folder: the history CSV is the commit point, and files of later epochs are dropped on resume."""
+    consistent folder: the history CSV is the commit point, and files of later epochs are dropped on resume.
+    Also keeps progress.json current (epoch, batch, last val accuracy, times) for whoever watches the run."""
 
     def __init__(self, name: str, folder: Path, epochs: int, history: pd.DataFrame):
         super().__init__()
         self.name, self.folder, self.epochs, self.history = name, folder, epochs, history
+        self.started, self.first, self.shown = time.time(), len(history), 0.0
+
+    def on_train_begin(self, logs=None):
+        self._progress(batch=0)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.time() - self.shown >= PROGRESS_EVERY:
+            self._progress(batch=batch + 1)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -155,16 +156,26 @@ class EpochCommit(keras.callbacks.Callback):
                "lr": float(np.asarray(self.model.optimizer.learning_rate)),
                "seconds": time.perf_counter() - self.start}
         history = self.history
-        _save_atomic(self.model, _checkpoint(self.folder, number))
+        _save_model(self.model, _checkpoint(self.folder, number))
         if history.empty or row["val_accuracy"] > history["val_accuracy"].max():
-            _save_atomic(self.model, _best(self.folder, number), include_optimizer=False)
+            _save_model(self.model, _best(self.folder, number), include_optimizer=False)
         history = pd.concat([history, pd.DataFrame([row])], ignore_index=True)
-        _write_csv_atomic(history, self.folder / "history.csv")  # the commit point
+        atomic.write_text(self.folder / "history.csv", history.to_csv(index=False))  # the commit point
         _drop_superseded(self.folder, history)
         self.history = history
+        self._progress(batch=0)
         log.info("%s epoch %d/%d: loss %.4f acc %.4f, val_loss %.4f val_acc %.4f, lr %.3g, %.1f s", self.name,
                  number, self.epochs, row["loss"], row["accuracy"], row["val_loss"], row["val_accuracy"],
                  row["lr"], row["seconds"])
+
+    def _progress(self, batch: int) -> None:
+        h = self.history
+        atomic.write_json(self.folder / PROGRESS_FILE, {
+            "model": self.name, "epoch": len(h), "epochs": self.epochs, "batch": batch,
+            "batches": int(self.params.get("steps") or 0) if self.params else 0,
+            "val_accuracy": float(h["val_accuracy"].iloc[-1]) if len(h) else None,
+            "started": self.started, "epochs_this_run": len(h) - self.first, "updated": time.time()})
+        self.shown = time.time()
 
 
 def read_history(folder: str | os.PathLike) -> pd.DataFrame:
@@ -178,23 +189,35 @@ def read_history(folder: str | os.PathLike) -> pd.DataFrame:
     return history
 
 
-def _check_config(folder: Path, config: dict) -> None:
+def best_epoch_of(history: pd.DataFrame) -> int:
+    """The epoch with the highest val accuracy (the first of equals)."""
+    return int(history.loc[history["val_accuracy"].idxmax(), "epoch"])
+
+
+def overfitting_onset(history: pd.DataFrame) -> int | None:
+    """The epoch where val loss reaches its minimum while train loss keeps falling after it, or None when
+    val loss is still at its minimum in the last epoch (no overfitting seen in this run)."""
+    best = int(history["val_loss"].idxmin())
+    if best == len(history) - 1 or history["loss"].iloc[-1] >= history["loss"].iloc[best]:
+        return None
+    return int(history["epoch"].iloc[best])
+
+
+def _check_settings(folder: Path, settings: dict) -> None:
     """Record the training's parameters; a folder trained with other ones is moved aside (kept, never mixed)
     and training starts afresh. More epochs than before is not a change: training continues."""
     path = folder / "config.json"
     if path.exists():
         old = json.loads(path.read_text())
-        changed = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
+        changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
         if not changed:
             return
         aside = folder.with_name(f"{folder.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
         os.replace(folder, aside)
         folder.mkdir()
         log.warning("%s was trained with other parameters (%s); moved it to %s and training afresh", folder,
-                    "; ".join(f"{k}: {old.get(k)} then, {config.get(k)} now" for k in changed), aside.name)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(config, indent=1))
-    os.replace(tmp, path)
+                    "; ".join(f"{k}: {old.get(k)} then, {settings.get(k)} now" for k in changed), aside.name)
+    atomic.write_json(path, settings)
 
 
 def _checkpoint(folder: Path, epoch: int) -> Path:
@@ -210,17 +233,17 @@ def _epoch_of(path: Path) -> int:
 
 
 def _drop_uncommitted(folder: Path, done: int) -> None:
-    """Remove what an epoch in flight left when a run was killed: temporary files, and models of epochs
-    that the history does not hold."""
-    for path in folder.iterdir():
-        if ".tmp" in path.name or (path.suffix == ".keras" and _epoch_of(path) > done):
+    """Remove what an epoch in flight left when a run was killed: partial files, and models of epochs that the
+    history does not hold."""
+    atomic.remove_partials(folder)
+    for path in [*folder.glob("checkpoint-epoch*.keras"), *folder.glob("best-epoch*.keras")]:
+        if _epoch_of(path) > done:
             path.unlink()
 
 
 def _drop_superseded(folder: Path, history: pd.DataFrame) -> None:
     """Keep only the last checkpoint and the best epoch's model."""
-    last = int(history["epoch"].iloc[-1])
-    best = int(history.loc[history["val_accuracy"].idxmax(), "epoch"])
+    last, best = int(history["epoch"].iloc[-1]), best_epoch_of(history)
     for path in folder.glob("checkpoint-epoch*.keras"):
         if _epoch_of(path) != last:
             path.unlink()
@@ -229,205 +252,98 @@ def _drop_superseded(folder: Path, history: pd.DataFrame) -> None:
             path.unlink()
 
 
-def _save_atomic(model, path: Path, include_optimizer: bool = True) -> None:
-    tmp = path.with_name(path.stem + ".tmp.keras")
-    if include_optimizer:
-        model.save(tmp)
-    else:  # the best model is for inference: weights and architecture only
+def _save_model(model, path: Path, include_optimizer: bool = True) -> None:
+    if not include_optimizer:  # the best model is for inference: weights and architecture only
         clone = keras.models.clone_model(model)
         clone.set_weights(model.get_weights())
-        clone.save(tmp)
-    os.replace(tmp, path)
+        model = clone
+    with atomic.atomic_path(path) as partial:
+        model.save(partial)
 
 
-def _write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+# --------------------------------------------------------------------------- a run's models
 
 
-# --------------------------------------------------------------------------- evaluation
+def load_history(run_dir: str | os.PathLike, name: str) -> pd.DataFrame:
+    """The history of model `name` in a run; an error naming the notebook that trains it if missing."""
+    return read_history(_trained_folder(run_dir, name))
 
 
-def predict_proba(model, x: np.ndarray, flip: bool = False, batch_size: int = 512) -> np.ndarray:
-    """Class probabilities; with `flip`, the average over each face and its mirror image."""
-    p = model.predict(x, batch_size=batch_size, verbose=0)
-    if flip:
-        p = (p + model.predict(x[:, :, ::-1, :], batch_size=batch_size, verbose=0)) / 2
-    return p
+def load_best(run_dir: str | os.PathLike, name: str):
+    """The best-on-val model of `name` in a run (for inference); an error naming its notebook if missing."""
+    folder = _trained_folder(run_dir, name)
+    return keras.models.load_model(_best(folder, best_epoch_of(read_history(folder))), compile=False)
 
 
-def crop_views(x: np.ndarray, crops: int):
-    """The first `crops` (1-10) of CROP_VIEWS of faces (N, 48, 48, 1): each shifted so that a model's centre
-    crop sees the centre or a corner window, plain or mirrored. The shift wraps only pixels the crop drops."""
-    if not 1 <= crops <= len(CROP_VIEWS):
-        raise ValueError(f"test crops must be between 1 and {len(CROP_VIEWS)}, got {crops}")
-    for dy, dx, mirror in CROP_VIEWS[:crops]:
-        view = np.roll(x, (-dy, -dx), axis=(1, 2))
-        yield view[:, :, ::-1, :] if mirror else view
+def _trained_folder(run_dir, name: str) -> Path:
+    folder = config.RunPaths(Path(run_dir).expanduser().resolve()).model(name)
+    if not (folder / "history.csv").exists():
+        raise FileNotFoundError(f"{folder / 'history.csv'} is missing: run notebook {registry.get(name).notebook} "
+                                f"first with the same run_dir")
+    return folder
 
 
-def predict_crops(model, x: np.ndarray, crops: int, batch_size: int = 512) -> np.ndarray:
-    """The model's outputs (probabilities or SVM scores) averaged over `crops` test views."""
-    return np.mean([model.predict(v, batch_size=batch_size, verbose=0) for v in crop_views(x, crops)], axis=0)
-
-
-def evaluate(model, x: np.ndarray, y: np.ndarray, crops: int = 0) -> dict:
-    """Accuracy plain and flip-averaged, per-class accuracy (recall), and with `crops`, the accuracy
-    averaged over that many test views (`crop_views`), on one split."""
-    from sklearn.metrics import accuracy_score, recall_score
-
-    p = predict_proba(model, x)
-    mirrored = model.predict(x[:, :, ::-1, :], batch_size=512, verbose=0)
-    plain, flipped = p.argmax(1), ((p + mirrored) / 2).argmax(1)
-    labels = list(range(len(fer_data.CLASS_NAMES)))
-    per_class = recall_score(y, plain, labels=labels, average=None, zero_division=0)
-    results = {"accuracy": float(accuracy_score(y, plain)), "flip_accuracy": float(accuracy_score(y, flipped)),
-               "per_class": dict(zip(fer_data.CLASS_NAMES, map(float, per_class)))}
-    if crops:
-        results["crops"] = crops
-        results["crop_accuracy"] = float(accuracy_score(y, predict_crops(model, x, crops).argmax(1)))
-    return results
-
-
-def overfitting_onset(history: pd.DataFrame) -> int | None:
-    """The epoch where val loss reaches its minimum while train loss keeps falling after it, or None when
-    val loss is still at its minimum in the last epoch (no overfitting seen in this run)."""
-    best = int(history["val_loss"].idxmin())
-    if best == len(history) - 1 or history["loss"].iloc[-1] >= history["loss"].iloc[best]:
-        return None
-    return int(history["epoch"].iloc[best])
-
-
-def results_table(evaluations: list[dict]) -> pd.DataFrame:
-    """One row per model from `train_from_profile` results: size, epochs, best val and test accuracy (and
-    the crop-averaged accuracies where a model has them)."""
-    rows = []
-    for e in evaluations:
-        val, test = e["val"], e.get("test", {})
-        row = {"model": e["model"], "trainable parameters": e["trainable_parameters"], "epochs": e["epochs"],
-               "best epoch": e["best_epoch"], "val accuracy": val["accuracy"], "test accuracy": test.get("accuracy"),
-               "test accuracy, flip-averaged": test.get("flip_accuracy")}
-        if "crop_accuracy" in val:
-            row["val accuracy, crop-averaged"] = val["crop_accuracy"]
-            row["test accuracy, crop-averaged"] = test.get("crop_accuracy")
-        rows.append({**row, "training minutes": e["train_seconds"] / 60})
-    return pd.DataFrame(rows).set_index("model")
-
-
-# Published FER2013 accuracies that the report measures itself against (PrivateTest unless said otherwise).
-PUBLISHED = pd.DataFrame([
-    {"model": "DLSVM, Tang 2013 (challenge winner)", "test accuracy": 0.7116},
-    {"model": "DLSVM as the report tuned it (about)", "test accuracy": 0.65},
-    {"model": "mini-XCEPTION, `fer` package (about)", "test accuracy": 0.66},
-    {"model": "human accuracy, Goodfellow et al. 2013 (about)", "test accuracy": 0.65},
-]).set_index("model")
-
-
-def with_published(table: pd.DataFrame, models: list[str] | None = None) -> pd.DataFrame:
-    """`table` with the PUBLISHED rows (or those named in `models`) below it."""
-    published = PUBLISHED if models is None else PUBLISHED.loc[models]
-    counts = {c: "Int64" for c in ("trainable parameters", "epochs", "best epoch") if c in table}
-    return pd.concat([table, published.reindex(columns=table.columns)]).astype(counts)
-
-
-def read_evaluation(run_dir: str | os.PathLike, name: str, notebook: str) -> dict:
-    """The evaluation.json that `notebook` wrote for model `name`; an error naming that notebook if missing."""
-    return json.loads(_artifact(run_dir, name, "evaluation.json", notebook).read_text())
-
-
-def load_history(run_dir: str | os.PathLike, name: str, notebook: str) -> pd.DataFrame:
-    """The history of model `name` that `notebook` trained; an error naming that notebook if missing."""
-    return read_history(_artifact(run_dir, name, "history.csv", notebook).parent)
-
-
-def load_best(run_dir: str | os.PathLike, name: str, notebook: str):
-    """The best-on-val model of `name` that `notebook` trained (for inference); an error naming it if missing."""
-    history = load_history(run_dir, name, notebook)
-    best = int(history.loc[history["val_accuracy"].idxmax(), "epoch"])
-    return keras.models.load_model(_artifact(run_dir, name, _best(Path(), best).name, notebook), compile=False)
-
-
-def _artifact(run_dir, name: str, file: str, notebook: str) -> Path:
-    path = Path(run_dir).expanduser().resolve() / "models" / name / file
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run notebook {notebook} first with the same run_dir")
-    return path
-
-
-# --------------------------------------------------------------------------- the profile-driven entry point
-
-
-def prepared_data(data_source, train_limit: int, eval_limit: int, seed: int, run_dir: str | os.PathLike,
-                  tang: bool = False):
-    """The run's faces, limited as the profile says and preprocessed with training statistics: the report's
-    (saved to the run folder if notebook 01 has not) or, with `tang`, DLSVM's (saved as
-    models/dlsvm_preprocessing.npz); returns (fer, preprocessor, {split: x})."""
-    from .runtime import RunPaths
-
-    run = RunPaths(Path(run_dir).expanduser().resolve())
-    fer = fer_data.limit(fer_data.load_fer2013(data_source), train_limit, eval_limit, seed)
-    prep = (TangPreprocessor() if tang else Preprocessor()).fit(fer.train.images)
-    path = run.models / "dlsvm_preprocessing.npz" if tang else run.preprocessing
-    if tang or not path.exists():
-        prep.save(path)
-    return fer, prep, {name: prep.transform(s.images) for name, s in fer.splits().items()}
-
-
-def train_from_profile(name: str, *, run_dir, data_source, epochs: int, batch_size: int, seed: int,
-                       train_limit: int, eval_limit: int, test_crops: int = 0, mixed_precision: bool = False,
-                       jit_compile="auto", distribute: str = "none") -> tuple[Trained, dict]:
-    """Train (or resume, or load) `name` in `run_dir/models/<name>` and evaluate it on val and test (DLSVM
-    also averaged over `test_crops` views); the evaluation is written to evaluation.json beside the model.
-    The compute options go to `train_model`."""
-    tang = name.startswith("dlsvm")
-    fer, _, x = prepared_data(data_source, train_limit, eval_limit, seed, run_dir, tang=tang)
+def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], run_dir: str | os.PathLike, *,
+                       epochs: int, batch_size: int, seed: int, train_limit: int, eval_limit: int,
+                       test_crops: int = len(evaluation.VIEWS), mixed_precision: bool = False, jit_compile="auto",
+                       distribute: str = "none") -> tuple[Trained, dict]:
+    """Train (or resume, or load) `name` in the run's models/<name> on `fer`'s faces preprocessed as `x` (split ->
+    array), evaluate it on val and test (models with crops also over `test_crops` views) and write its results
+    (`fer_utils.results`) beside it. The compute options go to `train_model`."""
+    spec = registry.get(name)
+    folder = config.RunPaths(Path(run_dir).expanduser().resolve()).model(name)
     identity = {"data": str(fer.source), "train_limit": train_limit, "eval_limit": eval_limit}
-    folder = Path(run_dir).expanduser().resolve() / "models" / name
     trained = train_model(name, x["train"], fer.train.labels, x["val"], fer.val.labels, folder=folder,
                           epochs=epochs, batch_size=batch_size, seed=seed, identity=identity,
                           mixed_precision=mixed_precision, jit_compile=jit_compile, distribute=distribute)
-    results = {"model": name, "trainable_parameters": trainable_parameters(trained.model),
-               "epochs": int(len(trained.history)), "best_epoch": trained.best_epoch,
-               "train_seconds": float(trained.history["seconds"].sum())}
-    for split in ("val", "test"):
-        if split in x:
-            results[split] = evaluate(trained.model, x[split], getattr(fer, split).labels, test_crops if tang else 0)
-    tmp = folder / "evaluation.tmp"
-    tmp.write_text(json.dumps(results, indent=1))
-    os.replace(tmp, folder / "evaluation.json")
-    return trained, results
+    splits = {split: evaluation.evaluate(trained.model, x[split], getattr(fer, split).labels,
+                                         test_crops if spec.crops else 0)
+              for split in ("val", "test") if split in x}
+    record = results.record(name, trainable_parameters=trainable_parameters(trained.model),
+                            epochs=len(trained.history), best_epoch=trained.best_epoch,
+                            training_seconds=trained.history["seconds"].sum(), splits=splits)
+    results.write(folder, record)
+    return trained, record
+
+
+def prepared(fer: data.FER2013, kind: str, run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
+    """`fer`'s splits preprocessed with the run's `kind` statistics (saved by notebook 01 for the report's, or
+    fitted and saved now): split -> float32 (N, 48, 48, 1)."""
+    stats = preprocess.for_run(kind, fer.train.images,
+                               config.RunPaths(Path(run_dir).expanduser().resolve()).statistics(kind))
+    return {split: stats.transform(s.images) for split, s in fer.splits().items()}
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .report import SeriesError, load_profile, resolve_data, RUNS_DIR
-    from .runtime import seed_everything
-
     parser = argparse.ArgumentParser(prog="python -m fer_utils.train", description=__doc__.splitlines()[0])
-    parser.add_argument("model", choices=MODELS)
-    parser.add_argument("--profile", default="quick", help="params/<profile>.yaml: smoke, quick or full")
+    parser.add_argument("model", choices=list(registry.MODELS), help="a model of the registry")
+    parser.add_argument("--profile", default=config.DEFAULT_PROFILE, help="params/<profile>.yaml: smoke, quick or full")
     parser.add_argument("--data", help="FER2013 file or folder (default: $FER2013_DATA, then data/)")
     parser.add_argument("--run-dir", help="run folder (default: runs/<profile>); the notebooks read it")
     parser.add_argument("--epochs", type=int, help="train to this many epochs instead of the profile's")
-    parser.add_argument("--test-crops", type=int, default=len(CROP_VIEWS),
-                        help=f"DLSVM: test views averaged, 1-{len(CROP_VIEWS)} (default {len(CROP_VIEWS)})")
+    parser.add_argument("--test-crops", type=int, default=len(evaluation.VIEWS),
+                        help=f"models with crops: test views averaged, 1-{len(evaluation.VIEWS)} "
+                             f"(default {len(evaluation.VIEWS)})")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
-                        stream=sys.stderr)
+    runtime.setup_logging("%(asctime)s %(message)s")
+    spec = registry.get(args.model)
     try:
-        params = load_profile(args.profile)
-        seed_everything(params["seed"])
-        _, results = train_from_profile(
-            args.model, run_dir=args.run_dir or RUNS_DIR / args.profile, data_source=resolve_data(args.data),
-            epochs=args.epochs or params[EPOCHS_KEY[args.model]], batch_size=params["batch_size"],
-            seed=params["seed"], train_limit=params["train_limit"], eval_limit=params["eval_limit"],
-            test_crops=args.test_crops, mixed_precision=params["mixed_precision"], jit_compile=params["jit_compile"],
+        params = config.load_profile(args.profile)
+        run_dir = config.run_folder(args.profile, args.run_dir)
+        runtime.seed_everything(params["seed"])
+        fer = data.limit(data.load_fer2013(config.resolve_data(args.data)), params["train_limit"],
+                         params["eval_limit"], params["seed"])
+        _, record = train_and_evaluate(
+            args.model, fer, prepared(fer, spec.preprocessing, run_dir), run_dir,
+            epochs=args.epochs or params[spec.epochs_key], batch_size=params["batch_size"], seed=params["seed"],
+            train_limit=params["train_limit"], eval_limit=params["eval_limit"], test_crops=args.test_crops,
+            mixed_precision=params["mixed_precision"], jit_compile=params["jit_compile"],
             distribute=params["distribute"])
-    except (SeriesError, TrainingMismatch, FileNotFoundError, ValueError, KeyError) as e:
+    except (config.SeriesError, TrainingMismatch, FileNotFoundError, ValueError, KeyError) as e:
         print(f"fer_utils.train: {e}", file=sys.stderr)
         return 1
-    summary = {s: round(results[s]["accuracy"], 4) for s in ("val", "test") if s in results}
-    print(f"{args.model}: {results['epochs']} epochs, best epoch {results['best_epoch']}, accuracy {summary}")
+    summary = {s: round(record[s]["accuracy"], 4) for s in ("val", "test") if s in record}
+    print(f"{args.model}: {record['epochs']} epochs, best epoch {record['best_epoch']}, accuracy {summary}")
     return 0
 
 

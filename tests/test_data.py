@@ -453,7 +453,7 @@ def test_cache_is_used_then_rebuilt_when_stale_or_corrupt(tmp_path, faces, cache
     path = ff.write_fer2013_csv(tmp_path / "fer2013.csv", *faces)
     first = load_fer2013(path, cache_dir=cache)
     files = list(cache.glob("*.npz"))
-    assert len(files) == 1 and not list(cache.glob("*.tmp"))
+    assert len(files) == 1 and not list(cache.glob(".partial-*"))
 
     real_read = data._read_source
     monkeypatch.setattr(data, "_read_source", lambda p: pytest.fail("decoded again despite a valid cache"))

@@ -5,7 +5,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from fer_utils import explain  # noqa: E402
+from fer_utils import evaluation, explain  # noqa: E402
 from fer_utils.models import keras as fk  # noqa: E402,F401  (quiet TensorFlow start-up)
 
 
@@ -68,10 +68,10 @@ def test_layer_outputs_and_gradient_ascent(tiny):
 def test_confusion_and_its_observations():
     y_true = np.array([0, 0, 0, 0, 3, 3, 4, 4, 4, 4, 6, 6])
     y_pred = np.array([0, 0, 0, 6, 3, 3, 6, 4, 6, 4, 6, 4])
-    matrix = explain.confusion(y_true, y_pred)
+    matrix = evaluation.confusion(y_true, y_pred)
     assert matrix.shape == (7, 7) and matrix.loc["sad", "neutral"] == 0.5
     np.testing.assert_allclose(matrix.loc[["angry", "happy", "sad", "neutral"]].sum(axis=1), 1)
-    seen = explain.confusion_observations(matrix)
+    seen = evaluation.confusion_observations(matrix)
     assert (seen["easiest"], seen["easiest_recall"]) == ("happy", 1.0)
     assert (seen["confused_true"], seen["confused_predicted"], seen["confused_share"]) == ("sad", "neutral", 0.5)
     assert seen["hardest"] in ("disgust", "fear", "surprise")  # classes without faces have recall 0

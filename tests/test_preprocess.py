@@ -50,11 +50,11 @@ def test_save_and_load_round_trip(tmp_path, splits):
     prep = Preprocessor().fit(train)
     path = prep.save(tmp_path / "models" / "preprocessing.npz")
     with np.load(path) as npz:
-        assert set(npz.files) == {"mean", "scale"}
+        assert set(npz.files) == {"mean", "scale", "fitted_on"}  # which training faces they describe
         assert npz["mean"].dtype == np.float32 and npz["mean"].shape == (48, 48) and npz["scale"].shape == ()
     loaded = Preprocessor.load(path)
     np.testing.assert_array_equal(loaded.transform(other), prep.transform(other))
-    assert not list(tmp_path.glob("models/*.tmp"))
+    assert loaded.fitted_on == prep.fitted_on and not list(tmp_path.glob("models/.partial-*"))
 
 
 def test_errors(tmp_path, splits):

@@ -12,7 +12,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from fer_utils import data, report, train
+from fer_utils import data, registry, report, train
 from fer_utils.preprocess import Preprocessor
 from tests import browser
 from tests import fer_files as ff
@@ -72,12 +72,12 @@ def test_smoke_series_runs_end_to_end(real_source):
                "07_top_faces_per_filter", "07_filter_correlations", "08_dlsvm_training", "fig8_dlsvm_layer2_outputs")
     for name in figures:
         assert (run_dir / "figures" / f"{name}.png").stat().st_size > 1000
-    for model in train.MODELS:
-        evaluation = json.loads((run_dir / "models" / model / "evaluation.json").read_text())
-        assert evaluation["epochs"] == report.load_profile("smoke")[train.EPOCHS_KEY[model]]
-        assert 0 <= evaluation["test"]["flip_accuracy"] <= 1
-        if model.startswith("dlsvm"):
-            assert evaluation["test"]["crops"] == 10 and 0 <= evaluation["test"]["crop_accuracy"] <= 1
+    for name, spec in registry.MODELS.items():
+        record = json.loads((run_dir / "models" / name / "results.json").read_text())
+        assert record["epochs"] == report.load_profile("smoke")[spec.epochs_key]
+        assert 0 <= record["test"]["flip_accuracy"] <= 1
+        if spec.crops:
+            assert record["test"]["crops"] == 10 and 0 <= record["test"]["crop_accuracy"] <= 1
     prep = Preprocessor.load(run_dir / "models" / "preprocessing.npz")
     assert prep.mean.shape == (48, 48) and 100 < prep.scale <= 255
 
@@ -115,7 +115,7 @@ def test_publish_copies_only_face_free_results(real_source, tmp_path):
     written = {p.relative_to(tmp_path).as_posix() for p in render.publish(run_dir, tmp_path)}
     figures = {f"figures/{name}.png" for name in render.FACE_FREE_FIGURES}
     assert figures <= written and not {w for w in written if w.startswith("figures/")} - figures
-    assert {f"report/histories/{m}.csv" for m in train.MODELS} <= written
+    assert {f"report/histories/{m}.csv" for m in registry.MODELS} <= written
     with np.load(tmp_path / "report" / "models" / "preprocessing.npz") as npz:
         assert npz["mean"].shape == (48, 48) and npz["mean"].dtype == np.float32 and npz["scale"].shape == ()
     cnn = train.keras.models.load_model(tmp_path / "report" / "models" / "cnn.keras")
@@ -136,7 +136,7 @@ def test_committed_cnn_gives_the_stated_test_accuracy(real_source):
     cnn = train.keras.models.load_model(root / "report" / "models" / "cnn.keras")
     prep = Preprocessor.load(root / "report" / "models" / "preprocessing.npz")
     accuracy = float(np.mean(cnn.predict(prep.transform(fer.test.images), verbose=0).argmax(1) == fer.test.labels))
-    stated = json.loads((root / "report" / "results.json").read_text())["models"]["cnn"]["test_accuracy"]
+    stated = json.loads((root / "report" / "results.json").read_text())["models"]["cnn"]["test"]["accuracy"]
     assert abs(accuracy - stated) <= 0.001
     assert f"| {stated:.1%} |" in (root / "README.md").read_text()
 

@@ -10,9 +10,11 @@ import os
 import nbformat
 import pytest
 
-from fer_utils import render
+from fer_utils import render, results
 from tests import browser
 
+CNN = {"model": "cnn", "label": "CNN, augmentation", "trainable_parameters": 1703623, "epochs": 3, "best_epoch": 2,
+       "training_seconds": 90.0, "val": {"accuracy": 0.5}, "test": {"accuracy": 0.4, "flip_accuracy": 0.45}}
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
 
 
@@ -31,9 +33,7 @@ def fake_run(root, *, error: bool = False):
     for name in ("01_class_distribution", "fig1_cnn_training", "fig4_confusion_matrix"):
         (root / "figures" / f"{name}.png").write_bytes(PNG)
     (root / "models" / "cnn").mkdir(parents=True)
-    (root / "models" / "cnn" / "evaluation.json").write_text(json.dumps(
-        {"model": "cnn", "trainable_parameters": 1703623, "epochs": 3, "best_epoch": 2, "train_seconds": 90.0,
-         "val": {"accuracy": 0.5}, "test": {"accuracy": 0.4, "flip_accuracy": 0.45}}))
+    results.write(root / "models" / "cnn", CNN)
     (root / "manifest.json").write_text(json.dumps(
         {"profile": "quick", "parameters": {"seed": 42}, "data": {"source": "/d/fer2013.csv", "sha256": "ab" * 32},
          "versions": {"python": "3.11"}, "keras_backend": "jax", "devices": ["CPU:0"], "git_commit": "abc",
@@ -53,20 +53,19 @@ def test_render_writes_pages_index_and_results(tmp_path):
     assert text.index('id="01_preprocessing"') < text.index('id="02_cnn_training"') < text.index('id="results"')
     assert 'src="figures/fig1_cnn_training.png"' in text and "<code>narrative</code>" in text
     assert "Tang 2013" in text and "71.2%" in text and "40.0%" in text and "jax" in text
-    results = json.loads((report / "results.json").read_text())
-    assert results["profile"] == "quick" and results["data_sha256"] == "ab" * 32
-    assert results["models"]["cnn"] == {"trainable_parameters": 1703623, "epochs": 3, "best_epoch": 2,
-                                        "val_accuracy": 0.5, "test_accuracy": 0.4, "test_flip_accuracy": 0.45,
-                                        "training_seconds": 90.0}
+    run_results = json.loads((report / "results.json").read_text())
+    assert run_results["profile"] == "quick" and run_results["data_sha256"] == "ab" * 32
+    assert run_results["models"] == {"cnn": CNN}  # the training's own record, unchanged
 
 
 def test_results_as_markdown_for_the_readme(tmp_path):
     run = fake_run(tmp_path / "run")
     render.render(run, progress=lambda *a, **k: None)
-    lines = render.results_markdown(json.loads((run / "report" / "results.json").read_text())).splitlines()
-    assert lines[0].startswith("| model | trainable parameters | epochs | best val accuracy | test accuracy |")
-    assert lines[2] == "| CNN, augmentation | 1,703,623 | 3 | 50.0% | 40.0% | 45.0% |  | 2 |"
-    assert "| DLSVM, Tang 2013 (challenge winner) |  |  |  | 71.2% |" in lines[3]
+    models = json.loads((run / "report" / "results.json").read_text())["models"]
+    lines = results.markdown(results.table(models, anchors=True)).splitlines()
+    assert lines[0].startswith("| model | trainable parameters | epochs | best epoch | best val accuracy | test accuracy |")
+    assert lines[2] == "| CNN, augmentation | 1,703,623 | 3 | 2 | 50.0% | 40.0% | 45.0% | 2 |"
+    assert "| DLSVM, Tang 2013 (challenge winner) |  |  |  |  | 71.2% |" in lines[3]
 
 
 def test_figures_go_to_their_part():

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fer_utils import report
+from fer_utils import config, report
 from fer_utils.report import SeriesError
 
 
@@ -23,13 +23,24 @@ def test_profiles_exist_with_the_same_keys():
 def test_every_profile_key_is_a_notebook_parameter():
     declared = set().union(*(report.notebook_parameters(nb) for nb in report.select_notebooks()))
     assert set(report.load_profile("smoke")) <= declared
-    assert set(report.RUNNER_PARAMETERS) <= declared
+    assert set(config.RUNNER_PARAMETERS) <= declared
+
+
+@pytest.mark.parametrize("notebook", report.select_notebooks(), ids=lambda p: p.stem)
+def test_notebook_defaults_are_the_quick_profile(notebook):
+    """Opened in JupyterLab, a notebook behaves as the quick profile: every profile key its parameters cell
+    declares has the quick profile's value, and it names the quick run folder."""
+    params = nbformat.read(notebook, as_version=4).cells[1]
+    defaults = {s.targets[0].id: ast.literal_eval(s.value) for s in ast.parse(params.source).body}
+    quick = report.load_profile("quick")
+    assert {k: v for k, v in defaults.items() if k in quick} == {k: quick[k] for k in defaults if k in quick}
+    assert defaults["profile"] == "quick" and defaults["run_dir"] == "../runs/quick"
 
 
 def test_unknown_or_broken_profiles(tmp_path, monkeypatch):
     with pytest.raises(SeriesError, match="unknown profile 'huge'.*smoke"):
         report.load_profile("huge")
-    monkeypatch.setattr(report, "PARAMS_DIR", tmp_path)
+    monkeypatch.setattr(config, "PARAMS_DIR", tmp_path)
     (tmp_path / "bad.yaml").write_text("seed: [1,\n")
     with pytest.raises(SeriesError, match="bad.yaml: not valid YAML"):
         report.load_profile("bad")
@@ -83,7 +94,7 @@ def test_runner_uses_this_interpreter_and_names_the_failing_cell(tmp_path, monke
     write_notebook(notebooks / "02_fails.ipynb", "x = 1", "raise ValueError('bad thing\\nmore')", "y = 2")
     write_notebook(notebooks / "03_never.ipynb", "import pathlib\npathlib.Path(run_dir, 'ran03').touch()")
     monkeypatch.setattr(report, "NOTEBOOKS_DIR", notebooks)
-    monkeypatch.setattr(report, "PARAMS_DIR", params)
+    monkeypatch.setattr(config, "PARAMS_DIR", params)
     source = tmp_path / "fer2013.csv"
     source.write_text("emotion,pixels,Usage\n")
     monkeypatch.setattr(report, "resolve_data", lambda data: str(source))

@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("keras")
 
-from fer_utils import train  # noqa: E402
+from fer_utils import evaluation, registry, results, train  # noqa: E402
 from fer_utils.train import read_history, train_model  # noqa: E402
 from tests import fer_files as ff  # noqa: E402
 
@@ -40,7 +40,7 @@ def test_train_resume_and_load(tiny, tmp_path):
     assert list(first.history["epoch"]) == [1, 2] and list(first.history.columns) == list(train.HISTORY_COLUMNS)
     assert first.history["lr"].iloc[-1] < 1e-3 and (first.history["seconds"] > 0).all()
     assert sorted(p.name for p in folder.glob("checkpoint-*")) == ["checkpoint-epoch0002.keras"]
-    assert len(list(folder.glob("best-epoch*.keras"))) == 1 and not list(folder.glob("*.tmp*"))
+    assert len(list(folder.glob("best-epoch*.keras"))) == 1 and not list(folder.glob(".partial-*"))
 
     stamp = (folder / "history.csv").stat().st_mtime_ns
     again = fit(tiny, folder, 2)  # finished: loaded, not redone
@@ -90,11 +90,11 @@ def test_files_of_an_epoch_in_flight_are_dropped_on_resume(tiny, tmp_path):
     fit(tiny, folder, 2)
     (folder / "checkpoint-epoch0003.keras").write_bytes(b"half-written epoch 3")
     (folder / "best-epoch0003.keras").write_bytes(b"half-written epoch 3")
-    (folder / "checkpoint-epoch0003.tmp.keras").write_bytes(b"partial")
-    (folder / "history.tmp").write_text("partial")
+    (folder / ".partial-0a1b2c3d-checkpoint-epoch0003.keras").write_bytes(b"partial")
+    (folder / ".partial-0a1b2c3d-history.csv").write_text("partial")
     trained = fit(tiny, folder, 3)
     assert list(trained.history["epoch"]) == [1, 2, 3]
-    assert not list(folder.glob("*.tmp*"))
+    assert not list(folder.glob(".partial-*"))
 
 
 def test_a_sigkilled_training_resumes_and_holds_each_epoch_once(tmp_path):
@@ -122,38 +122,38 @@ def test_a_sigkilled_training_resumes_and_holds_each_epoch_once(tmp_path):
     assert f"resuming after epoch {killed_at} of {epochs}" in result.stderr
     final = read_history(history.parent)
     assert list(final["epoch"]) == list(range(1, epochs + 1))
-    evaluation = json.loads((history.parent / "evaluation.json").read_text())
-    assert evaluation["epochs"] == epochs and 0 <= evaluation["val"]["accuracy"] <= 1
+    record = json.loads((history.parent / "results.json").read_text())
+    assert record["epochs"] == epochs and 0 <= record["val"]["accuracy"] <= 1
 
 
 def test_evaluate_plain_and_flip_averaged(tiny, tmp_path):
     trained = fit(tiny, tmp_path / "dnn", 1)
     x, y = tiny[2], tiny[3]
-    result = train.evaluate(trained.model, x, y)
+    result = evaluation.evaluate(trained.model, x, y)
     p = trained.model.predict(x, verbose=0)
     assert result["accuracy"] == pytest.approx(np.mean(p.argmax(1) == y))
     flipped = (p + trained.model.predict(x[:, :, ::-1], verbose=0)) / 2
     assert result["flip_accuracy"] == pytest.approx(np.mean(flipped.argmax(1) == y))
-    assert list(result["per_class"]) == list(train.fer_data.CLASS_NAMES)
+    assert list(result["per_class"]) == list(evaluation.CLASS_NAMES)
 
 
 def test_crop_views_move_the_centre_crop_to_the_corners_and_mirror():
     x = np.random.default_rng(0).normal(size=(2, 48, 48, 1)).astype("float32")
-    views = [v[:, 3:45, 3:45] for v in train.crop_views(x, 10)]  # what a centre 42x42 crop sees
+    views = [v[:, 3:45, 3:45] for v in evaluation.views(x, 10)]  # what a centre 42x42 crop sees
     np.testing.assert_array_equal(views[0], x[:, 3:45, 3:45])
     np.testing.assert_array_equal(views[1], x[:, 3:45, 3:45][:, :, ::-1])
     np.testing.assert_array_equal(views[2], x[:, 0:42, 0:42])
     np.testing.assert_array_equal(views[5], x[:, 6:48, 6:48])
     np.testing.assert_array_equal(views[9], x[:, 6:48, 6:48][:, :, ::-1])
     with pytest.raises(ValueError, match="between 1 and 10"):
-        list(train.crop_views(x, 11))
+        list(evaluation.views(x, 11))
 
 
 def test_dlsvm_trains_and_evaluates_with_averaged_crops(tiny, tmp_path):
     x, y, xv, yv = tiny
     trained = train_model("dlsvm_svm", x, y, xv, yv, folder=tmp_path / "svm", epochs=1, batch_size=16, seed=1)
-    result = train.evaluate(trained.model, xv, yv, crops=6)
-    scores = np.mean([trained.model.predict(v, verbose=0) for v in train.crop_views(xv, 6)], axis=0)
+    result = evaluation.evaluate(trained.model, xv, yv, crops=6)
+    scores = np.mean([trained.model.predict(v, verbose=0) for v in evaluation.views(xv, 6)], axis=0)
     assert result["crops"] == 6 and result["crop_accuracy"] == pytest.approx(np.mean(scores.argmax(1) == yv))
     resumed = train_model("dlsvm_svm", x, y, xv, yv, folder=tmp_path / "svm", epochs=2, batch_size=16, seed=1)
     assert list(resumed.history["epoch"]) == [1, 2] and np.isfinite(resumed.history["loss"]).all()
@@ -168,15 +168,18 @@ def test_overfitting_onset_from_the_curves():
 
 
 def test_results_table_with_crops_and_published_anchors():
-    e = {"model": "dlsvm_svm", "trainable_parameters": 5, "epochs": 3, "best_epoch": 2, "train_seconds": 120,
-         "val": {"accuracy": 0.5, "crop_accuracy": 0.55}, "test": {"accuracy": 0.4, "flip_accuracy": 0.45,
-                                                                    "crop_accuracy": 0.47}}
-    table = train.results_table([e])
-    assert table.loc["dlsvm_svm", "test accuracy, crop-averaged"] == 0.47
-    assert list(table.columns)[-1] == "training minutes" and table.loc["dlsvm_svm", "training minutes"] == 2
-    both = train.with_published(table, ["DLSVM, Tang 2013 (challenge winner)"])
+    e = results.record("dlsvm_svm", trainable_parameters=5, epochs=3, best_epoch=2, training_seconds=120,
+                       splits={"val": {"accuracy": 0.5, "crop_accuracy": 0.55},
+                               "test": {"accuracy": 0.4, "flip_accuracy": 0.45, "crop_accuracy": 0.47}})
+    table = results.table([e])
+    assert table.loc["DLSVM, L2-SVM head", "test accuracy, crop-averaged"] == 0.47
+    assert list(table.columns)[-1] == "training minutes" and table.loc["DLSVM, L2-SVM head", "training minutes"] == 2
+    both = results.table([e], anchors=["tang"])
     assert both.loc["DLSVM, Tang 2013 (challenge winner)", "test accuracy"] == pytest.approx(0.7116)
     assert both["epochs"].dtype == "Int64" and pd.isna(both["epochs"].iloc[-1])
+    plain = results.table([{**e, "test": {"accuracy": 0.4, "flip_accuracy": 0.45}}])
+    assert "test accuracy, crop-averaged" not in plain  # shown only where a model has it
+    assert results.points(0.7116 - 0.65) == "+6.2 points" and results.points(-0.02) == "-2.0 points"
 
 
 def test_mixed_precision_and_xla_are_options(tiny, tmp_path):

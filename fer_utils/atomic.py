@@ -1,0 +1,55 @@
+"""Atomic writes: every file the package writes goes through `atomic_path`, which writes a partial file beside
+the target and renames it into place, so a crash leaves either the old file or the new one, never half of one."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from pathlib import Path
+
+PARTIAL_PREFIX = ".partial-"  # partial files are named .partial-<token>-<target name>
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a partial path beside `path` (same suffix, so writers that check it are content) to write to; on
+    success it replaces `path`, on an exception it is removed and `path` is left as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{PARTIAL_PREFIX}{uuid.uuid4().hex[:8]}-{path.name}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    with atomic_path(path) as partial:
+        partial.write_text(text)
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike, value) -> Path:
+    return write_text(path, json.dumps(value, indent=1) + "\n")
+
+
+def write_bytes(path: str | os.PathLike, blob: bytes) -> Path:
+    with atomic_path(path) as partial:
+        partial.write_bytes(blob)
+    return Path(path)
+
+
+def is_partial(path: Path) -> bool:
+    """Whether `path` is a partial file that `atomic_path` left when its process was killed."""
+    return path.name.startswith(PARTIAL_PREFIX)
+
+
+def remove_partials(folder: str | os.PathLike) -> int:
+    """Delete the partial files a killed writer left in `folder`; returns how many."""
+    found = [p for p in Path(folder).glob(f"{PARTIAL_PREFIX}*") if p.is_file()]
+    for p in found:
+        p.unlink()
+    return len(found)

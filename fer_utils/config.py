@@ -1,0 +1,89 @@
+"""Where things are and how a run is configured: the project's folders, the parameter profiles in params/,
+the data a run reads, and the layout of a run folder. Both `fer-report` and the training CLI start here."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+PARAMS_DIR = PROJECT_ROOT / "params"
+RUNS_DIR = PROJECT_ROOT / "runs"
+RUNNER_PARAMETERS = ("profile", "data_source", "run_dir")  # set by the runner, not by a profile
+DEFAULT_PROFILE = "quick"  # the notebooks' parameter cells hold its values
+
+
+class SeriesError(RuntimeError):
+    """A profile, notebook selection or notebook run that failed; the message is one line for the user."""
+
+
+def load_profile(name: str) -> dict:
+    """The parameters of params/<name>.yaml as a dict."""
+    path = PARAMS_DIR / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PARAMS_DIR.glob("*.yaml")))
+        raise SeriesError(f"unknown profile {name!r}: no {path} (profiles: {known})")
+    try:
+        params = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise SeriesError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(params, dict):
+        raise SeriesError(f"{path}: expected a mapping of parameter names to values")
+    clash = sorted(set(params) & set(RUNNER_PARAMETERS))
+    if clash:
+        raise SeriesError(f"{path}: {', '.join(clash)} is set by fer-report itself, not by a profile")
+    return params
+
+
+def run_folder(profile: str, run_dir: str | os.PathLike | None = None) -> Path:
+    """The run folder: `run_dir` when given, else runs/<profile>; absolute."""
+    return Path(run_dir).expanduser().resolve() if run_dir else RUNS_DIR / profile
+
+
+def resolve_data(data: str | os.PathLike | None) -> str:
+    """The absolute path of the data the notebooks read, found once by the runner (or the training CLI), so
+    that each executed copy names its data and re-runs (nbval) read the same, whatever the environment."""
+    from .data import resolve_source
+
+    return str(resolve_source(data).resolve())
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """A path as a report shows it: relative to the project when inside it, else its last two parts; never the
+    machine's absolute path."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        return Path(*path.parts[-2:]).as_posix() if len(path.parts) > 1 else path.name
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where one run keeps its artifacts under `root`: figures, and models (with their histories)."""
+
+    root: Path
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def notebooks(self) -> Path:
+        return self.root / "notebooks"
+
+    def model(self, name: str) -> Path:
+        """A model's training folder: history, checkpoints, best model, results."""
+        return self.models / name
+
+    def statistics(self, kind: str) -> Path:
+        """The saved preprocessing statistics of `kind` ("report": preprocessing.npz, written by notebook 01)."""
+        return self.models / ("preprocessing.npz" if kind == "report" else f"{kind}_preprocessing.npz")

@@ -1,0 +1,69 @@
+"""The model registry: every model the series trains, named once with what the rest of the package derives from
+it (its builder, the profile's epochs key, its label in tables and plots, its preprocessing, its test-time
+views, the notebook that trains it). Adding a model is one `register(ModelSpec(...))` and its builder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One trainable model. `build(seed)` returns it compiled; `preprocessing` is a kind of
+    `fer_utils.preprocess.KINDS`; `crops` says whether test outputs are also averaged over shifted crops
+    (models that see a centre crop of the face); `notebook` trains it and is named when its results are missing."""
+
+    name: str
+    label: str
+    build: Callable = field(repr=False)
+    epochs_key: str
+    notebook: str
+    preprocessing: str = "report"
+    crops: bool = False
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add `spec` (replacing an entry of the same name)."""
+    MODELS[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> None:
+    MODELS.pop(name, None)
+
+
+def get(name: str) -> ModelSpec:
+    """The registered model `name`; an error listing the registered ones."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
+
+
+def _builder(function: str, **kwargs) -> Callable:
+    """A builder that imports the models module (and with it Keras) only when a model is built."""
+
+    def build(seed: int | None = None):
+        from . import models
+
+        return getattr(models, function)(seed=seed, **kwargs)
+
+    build.__qualname__ = f"{function}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+    return build
+
+
+for _spec in (
+    ModelSpec("cnn", "CNN, augmentation", _builder("build_cnn", augment=True), "epochs_cnn", "02_cnn_training"),
+    ModelSpec("cnn_noaug", "CNN, no augmentation", _builder("build_cnn", augment=False), "epochs_cnn_noaug",
+              "03_augmentation_ablation"),
+    ModelSpec("dnn", "DNN", _builder("build_dnn"), "epochs_dnn", "04_dnn"),
+    ModelSpec("dlsvm_svm", "DLSVM, L2-SVM head", _builder("build_dlsvm", head="svm"), "epochs_dlsvm", "08_dlsvm",
+              preprocessing="tang", crops=True),
+    ModelSpec("dlsvm_softmax", "DLSVM, softmax head", _builder("build_dlsvm", head="softmax"), "epochs_dlsvm",
+              "08_dlsvm", preprocessing="tang", crops=True),
+):
+    register(_spec)

@@ -1,0 +1,111 @@
+"""A notebook's run: `setup_run` turns the parameters cell into a `Run` that knows its folders, loads the data
+once, preprocesses it with the run's saved statistics, and trains, loads or reads the registry's models."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from . import config, data, registry, results, runtime
+
+COMPUTE_DEFAULTS = {"mixed_precision": False, "jit_compile": "auto", "distribute": "none"}
+
+
+class Run:
+    """One run folder under one set of parameters (a profile's keys plus profile, data_source, run_dir)."""
+
+    def __init__(self, params: dict):
+        missing = [k for k in ("profile", "run_dir", "seed") if k not in params]
+        if missing:
+            raise ValueError(f"the parameters cell sets no {', '.join(missing)}")
+        self.params = {"data_source": None, "train_limit": 0, "eval_limit": 0, **COMPUTE_DEFAULTS, **params}
+        self.profile, self.seed = self.params["profile"], self.params["seed"]
+        self.paths = config.RunPaths(Path(self.params["run_dir"]).expanduser().resolve())
+        for folder in (self.paths.root, self.paths.figures, self.paths.models):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def root(self) -> Path:
+        return self.paths.root
+
+    @property
+    def figures(self) -> Path:
+        return self.paths.figures
+
+    @functools.cached_property
+    def fer(self) -> data.FER2013:
+        """The run's faces, loaded once and limited as the parameters say."""
+        p = self.params
+        return data.limit(data.load_fer2013(p["data_source"]), p["train_limit"], p["eval_limit"], self.seed)
+
+    @property
+    def report_split(self) -> str:
+        """The split results are shown on: test (PrivateTest), or val where the source has no test split."""
+        return "test" if self.fer.test is not None else "val"
+
+    def split_label(self, name: str | None = None) -> str:
+        """How tables and sentences name a split: "test (PrivateTest)", "val (PublicTest)" or "val (carved from
+        training)"."""
+        name = name or self.report_split
+        usage = {v: k for k, v in data.USAGE_TO_SPLIT.items()}[name]
+        return f"{name} ({'carved from training' if name == 'val' and self.fer.val_carved else usage})"
+
+    def split(self, name: str | None = None) -> data.Split:
+        """The faces of split `name` (default: `report_split`)."""
+        return getattr(self.fer, name or self.report_split)
+
+    @functools.cache
+    def x(self, kind: str = "report") -> dict[str, np.ndarray]:
+        """Every split preprocessed with the run's `kind` statistics (the report's are those notebook 01 saved)."""
+        from .train import prepared
+
+        return prepared(self.fer, kind, self.root)
+
+    def train(self, name: str, test_crops: int = 10, epochs: int | None = None):
+        """Train `name` to the epochs its parameter says (or resume, or load a finished training: a notebook
+        opened on a finished run loads it) and evaluate it (models with crops over `test_crops` views too);
+        returns (Trained, results)."""
+        from .train import train_and_evaluate
+
+        spec, p = registry.get(name), self.params
+        if epochs is None and spec.epochs_key not in p:
+            raise ValueError(f"this notebook's parameters set no {spec.epochs_key} (the epochs of {name})")
+        return train_and_evaluate(name, self.fer, self.x(spec.preprocessing), self.root,
+                                  epochs=epochs or p[spec.epochs_key], batch_size=p["batch_size"], seed=self.seed,
+                                  train_limit=p["train_limit"], eval_limit=p["eval_limit"],
+                                  test_crops=test_crops, mixed_precision=p["mixed_precision"],
+                                  jit_compile=p["jit_compile"], distribute=p["distribute"])
+
+    def model(self, name: str):
+        """The best-on-val model of `name` trained in this run (an error naming its notebook if it is not)."""
+        from .train import load_best
+
+        return load_best(self.root, name)
+
+    def history(self, name: str):
+        from .train import load_history
+
+        return load_history(self.root, name)
+
+    def results(self, name: str) -> dict:
+        """The results record of `name` (`fer_utils.results`)."""
+        return results.read(self.root, name)
+
+    def banner(self) -> str:
+        return runtime.banner(self.profile, self.root)
+
+
+def setup_run(namespace: dict, keras: bool = False) -> Run:
+    """The notebook's run from its parameters (`globals()` after the parameters cell: the names of the profiles
+    and profile, data_source, run_dir are taken): folders created, seeds set (Keras too, with deterministic
+    ops, when `keras`), log lines to stderr, the plotting style."""
+    from . import plots
+
+    names = set(config.load_profile(config.DEFAULT_PROFILE)) | set(config.RUNNER_PARAMETERS)
+    run = Run({k: v for k, v in namespace.items() if k in names})
+    runtime.seed_everything(run.seed, keras=keras)
+    runtime.setup_logging()
+    plots.set_style()
+    return run
