@@ -73,7 +73,7 @@ def grad_cam(model: keras.Model, images: np.ndarray, layer_name: str, class_inde
     into two functional sub-models of its own graph, so branches and merges after the layer are kept."""
     classes = _classes(model, images, class_index)
     layer, last = model.get_layer(layer_name), model.layers[-1]
-    activations = keras.Model(model.inputs, layer.output).predict(images, verbose=0)
+    activations = keras.Model(model.input, layer.output).predict(images, verbose=0)
     head = keras.Model(layer.output, last.input)  # the layer's maps -> the features before the last Dense
     one_hot = keras.ops.convert_to_tensor(np.eye(model.output_shape[-1], dtype="float32")[classes])
 

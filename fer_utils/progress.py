@@ -53,7 +53,7 @@ class TrainingProgress:
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.seen: dict[str, int] = {}
         self.width = 0
-        self._stop = threading.Event()
+        self._stop, self._lock = threading.Event(), threading.Lock()
 
     def __enter__(self):
         self.since = time.time()
@@ -76,7 +76,11 @@ class TrainingProgress:
 
     def poll(self) -> None:
         """Show what changed since the last look."""
-        for state in self._fresh_states():
+        with self._lock:
+            self._show(self._fresh_states())
+
+    def _show(self, states: list[dict]) -> None:
+        for state in states:
             line = describe(state, self.notebook)
             if self.tty:
                 self.stream.write("\r" + line.ljust(self.width))

@@ -152,3 +152,33 @@ def test_output_detail_counts_blank_filters_and_measures_fineness():
     smooth, noisy = explain.output_detail(outputs[..., :1])["detail"], explain.output_detail(outputs[..., 1:2])["detail"]
     assert smooth < 0.25 < 1 < noisy
     assert seen["detail"] == pytest.approx((smooth + noisy) / 2)
+
+
+def test_grad_cam_follows_a_model_that_is_not_a_plain_chain():
+    """Two branches after the Grad-CAM layer merge again: cutting the model's own graph keeps both, and the maps
+    equal a reference computed in one pass by `keras.Model(inputs, [layer.output, features])` and TensorFlow."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the reference uses TensorFlow's GradientTape")
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((48, 48, 1))
+    cut = keras.layers.Conv2D(4, 3, padding="same", activation="tanh", name="cut")(inputs)
+    left = keras.layers.Conv2D(4, 3, padding="same", activation="tanh", name="left")(cut)
+    right = keras.layers.Conv2D(4, 1, activation="tanh", name="right")(cut)
+    merged = keras.layers.Add(name="merge")([left, right])
+    features = keras.layers.Dense(8, activation="tanh")(keras.layers.Flatten()(keras.layers.AveragePooling2D(4)(merged)))
+    model = keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(features))
+    faces = np.random.default_rng(1).uniform(-1, 1, (2, 48, 48, 1)).astype("float32")
+
+    cam = explain.grad_cam(model, faces, "cut", class_index=3)
+
+    last = model.layers[-1]
+    both = keras.Model(model.input, [model.get_layer("cut").output, last.input])
+    with tf.GradientTape() as tape:
+        maps, feats = both(faces, training=False)
+        score = tf.reduce_sum((tf.matmul(feats, last.kernel) + last.bias)[:, 3])
+    grads = tape.gradient(score, maps).numpy()
+    reference = np.maximum((grads.mean(axis=(1, 2), keepdims=True) * maps.numpy()).sum(axis=-1), 0)
+    reference = reference / reference.reshape(2, -1).max(axis=1).reshape(-1, 1, 1)
+    np.testing.assert_allclose(cam, reference, atol=1e-5)  # 48x48 maps: the resize is the identity here

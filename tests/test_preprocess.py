@@ -82,3 +82,22 @@ def test_tang_preprocessing_norms_each_face_then_standardises_each_pixel(tmp_pat
     np.testing.assert_allclose(prep.transform(dimmer), prep.transform(other), atol=1e-3)
     with np.load(prep.save(tmp_path / "tang.npz")) as npz:
         np.testing.assert_array_equal(npz["std"], prep.std)
+
+
+def test_a_run_reuses_the_statistics_saved_for_its_own_training_faces(tmp_path, splits, caplog):
+    """What notebook 01 saves is what the later notebooks use; statistics of other faces are fitted again."""
+    from fer_utils import preprocess
+
+    train, other = splits
+    path = tmp_path / "models" / "preprocessing.npz"
+    saved = Preprocessor().fit(train)
+    saved.mean += 1  # marked, so a reload is told apart from a refit
+    saved.save(path)
+    reused = preprocess.for_run("report", train, path)
+    np.testing.assert_array_equal(reused.mean, saved.mean)
+    refitted = preprocess.for_run("report", other, path)
+    np.testing.assert_allclose(refitted.mean, other.mean(axis=0), rtol=1e-6)
+    assert "fitted on other training faces" in caplog.text
+    assert Preprocessor.load(path).fitted_on == preprocess.fingerprint(other)
+    tang = preprocess.for_run("tang", train, tmp_path / "models" / "tang_preprocessing.npz")
+    np.testing.assert_array_equal(TangPreprocessor.load(tmp_path / "models" / "tang_preprocessing.npz").std, tang.std)

@@ -63,6 +63,9 @@ def test_smoke_series_runs_end_to_end(real_source):
     notebooks = report.select_notebooks()
     for i, nb in enumerate(notebooks, 1):
         assert f"[{i}/{len(notebooks)}] {nb.stem}" in result.stdout
+    for name, spec in registry.MODELS.items():  # each training's progress, as plain lines off a terminal
+        epochs = report.load_profile("smoke")[spec.epochs_key]
+        assert f"{spec.notebook}: {name} epoch {epochs}/{epochs}, val accuracy " in result.stdout
         executed = nbformat.read(run_dir / "notebooks" / nb.name, as_version=4)
         errors = [o for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"]
         assert not errors
@@ -100,6 +103,9 @@ def test_smoke_report_renders_and_loads_in_a_browser(real_source):
         if os.environ.get("CI"):
             pytest.fail("CI needs Chromium for the browser check (.ci/run installs Debian's chromium)")
         pytest.skip("no Chromium here")
+    for page in (run_dir / "report" / "no-input").glob("*.html"):  # hand-in pages: results, not logs or paths
+        text = page.read_text()
+        assert "INFO fer_utils" not in text and str(report.PROJECT_ROOT) not in text, page.name
     pages = browser.check_report(run_dir / "report", run_dir / "report" / "screenshot.png")
     assert len(pages) == 1 + 2 * len(report.select_notebooks())
     assert [p for p in pages if p["broken"] or p["traceback"] or not p["images"]] == []
@@ -120,6 +126,8 @@ def test_publish_copies_only_face_free_results(real_source, tmp_path):
         assert npz["mean"].shape == (48, 48) and npz["mean"].dtype == np.float32 and npz["scale"].shape == ()
     cnn = train.keras.models.load_model(tmp_path / "report" / "models" / "cnn.keras")
     assert getattr(cnn, "optimizer", None) is None and train.trainable_parameters(cnn) == 1_703_623
+    manifest = json.loads((tmp_path / "report" / "manifest.json").read_text())
+    assert manifest["data"]["source"] == real_source.name and len(manifest["data"]["sha256"]) == 64
     again = {p.relative_to(tmp_path).as_posix() for p in render.publish(run_dir, tmp_path)}
     assert again == written - {"report/models/cnn.keras"}  # an unchanged model is not rewritten
 
