@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from .atomic import atomic_path
 from .data import CLASS_NAMES
 
 DPI = 120
@@ -27,8 +28,8 @@ def set_style() -> None:
 def save_fig(fig: plt.Figure, name: str, folder: str | Path) -> Path:
     """Write `fig` as `<folder>/<name>.png` at DPI and return the path."""
     path = Path(folder) / f"{name}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    with atomic_path(path) as partial:
+        fig.savefig(partial, dpi=DPI, bbox_inches="tight")
     return path
 
 

@@ -33,7 +33,7 @@ def render(run_dir: str | os.PathLike, progress=print) -> Path:
     executed = sorted((run / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if not executed:
         raise RenderError(f"{run / 'notebooks'} holds no executed notebooks: run `fer-report run` first")
-    out = run / "report.tmp"
+    out = run / f"{atomic.PARTIAL_PREFIX}report"
     shutil.rmtree(out, ignore_errors=True)
     (out / "no-input").mkdir(parents=True)
     parts = []
