@@ -12,7 +12,10 @@ from typing import Callable
 class ModelSpec:
     """One trainable model. `build(seed)` returns it compiled; `preprocessing` is a kind of
     `fer_utils.preprocess.KINDS`; `crops` says whether test outputs are also averaged over shifted crops
-    (models that see a centre crop of the face); `notebook` trains it and is named when its results are missing."""
+    (models that see a centre crop of the face); `notebook` trains it and is named when its results are missing;
+    `schedule_steps`: its learning rate follows a schedule over the whole training, so the builder is given
+    `total_steps` and a training asked for other epochs starts afresh instead of continuing; `published`: its
+    best model is committed with a reference run (`fer-report publish`)."""
 
     name: str
     label: str
@@ -21,6 +24,8 @@ class ModelSpec:
     notebook: str
     preprocessing: str = "report"
     crops: bool = False
+    schedule_steps: bool = False
+    published: bool = False
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -47,17 +52,18 @@ def get(name: str) -> ModelSpec:
 def _builder(function: str, **kwargs) -> Callable:
     """A builder that imports the models module (and with it Keras) only when a model is built."""
 
-    def build(seed: int | None = None):
+    def build(seed: int | None = None, **given):
         from . import models
 
-        return getattr(models, function)(seed=seed, **kwargs)
+        return getattr(models, function)(seed=seed, **kwargs, **given)
 
     build.__qualname__ = f"{function}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
     return build
 
 
 for _spec in (
-    ModelSpec("cnn", "CNN, augmentation", _builder("build_cnn", augment=True), "epochs_cnn", "02_cnn_training"),
+    ModelSpec("cnn", "CNN, augmentation", _builder("build_cnn", augment=True), "epochs_cnn", "02_cnn_training",
+              published=True),
     ModelSpec("cnn_noaug", "CNN, no augmentation", _builder("build_cnn", augment=False), "epochs_cnn_noaug",
               "03_augmentation_ablation"),
     ModelSpec("dnn", "DNN", _builder("build_dnn"), "epochs_dnn", "04_dnn"),
@@ -65,5 +71,7 @@ for _spec in (
               preprocessing="tang", crops=True),
     ModelSpec("dlsvm_softmax", "DLSVM, softmax head", _builder("build_dlsvm", head="softmax"), "epochs_dlsvm",
               "08_dlsvm", preprocessing="tang", crops=True),
+    ModelSpec("cnn_tuned", "CNN, tuned recipe", _builder("build_cnn_tuned"), "epochs_cnn_tuned",
+              "09_beyond_the_report", schedule_steps=True, published=True),
 ):
     register(_spec)

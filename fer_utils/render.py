@@ -11,15 +11,15 @@ import os
 import shutil
 from pathlib import Path
 
-from . import atomic, results
+from . import atomic, registry, results
 from .config import RunPaths
 
 # Which notebook (by number) each of the report's Figures 1-8 belongs to.
 FIGURE_PART = {"fig1": "02", "fig2": "03", "fig3": "04", "fig4": "05", "fig5": "06", "fig6": "07", "fig7": "07",
-               "fig8": "08"}
+               "fig8": "08", "fig9": "09"}
 # Figures that show no face, committed with the reference run; every other figure stays in the run folder.
 FACE_FREE_FIGURES = ("fig1_cnn_training", "fig2_cnn_no_augmentation", "fig3_dnn_training", "fig4_confusion_matrix",
-                     "fig7_layer2_filters", "08_dlsvm_training")
+                     "fig7_layer2_filters", "08_dlsvm_training", "fig9_recipes")
 
 
 class RenderError(RuntimeError):
@@ -159,8 +159,9 @@ def _swap_in(new: Path, target: Path) -> None:
 def publish(run_dir: str | os.PathLike, project: str | os.PathLike) -> list[Path]:
     """Copy a rendered run's face-free results into `project`: report/results.json (and as a Markdown table,
     results.md), report/manifest.json (the data named by file name and SHA-256, no path of this machine),
-    report/histories/<model>.csv, FACE_FREE_FIGURES into figures/, and the best CNN without optimizer state
-    with its preprocessing statistics into report/models/. Returns the files written."""
+    report/histories/<model>.csv, FACE_FREE_FIGURES into figures/, and the best model of each published model
+    of the registry (the CNNs) without optimizer state, with the preprocessing statistics, into report/models/.
+    Returns the files written."""
     from .train import keras, load_best
 
     run, project = RunPaths(Path(run_dir).expanduser().resolve()), Path(project)
@@ -186,12 +187,14 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike) -> list[Path
     for name in FACE_FREE_FIGURES:
         if (run.figures / f"{name}.png").exists():
             put(project / "figures" / f"{name}.png", copy_of=run.figures / f"{name}.png")
-    cnn = load_best(run.root, "cnn")  # loaded without its optimizer
-    target = project / "report" / "models" / "cnn.keras"
-    if not (target.exists() and _same_weights(keras.models.load_model(target), cnn)):  # each save differs
-        with atomic.atomic_path(target) as partial:
-            cnn.save(partial)
-        written.append(target)
+    for name in run_results["models"]:
+        if registry.get(name).published:
+            model = load_best(run.root, name)  # loaded without its optimizer
+            target = project / "report" / "models" / f"{name}.keras"
+            if not (target.exists() and _same_weights(keras.models.load_model(target), model)):  # saves differ
+                with atomic.atomic_path(target) as partial:
+                    model.save(partial)
+                written.append(target)
     put(project / "report" / "models" / "preprocessing.npz", copy_of=run.statistics("report"))
     return written
 

@@ -21,6 +21,8 @@ ANCHORS = {
     "report_dlsvm": ("DLSVM as the report tuned it (about)", 0.65),
     "mini_xception": ("mini-XCEPTION, `fer` package (about)", 0.66),
     "human": ("human accuracy, Goodfellow et al. 2013 (about)", 0.65),
+    "pramerdorfer": ("10-layer VGG, Pramerdorfer and Kampel 2016", 0.727),
+    "khaireddin": ("VGGNet, Khaireddin and Chen 2021 (about 30M parameters, 300 epochs)", 0.7328),
 }
 
 COUNTS = ("trainable parameters", "epochs", "best epoch")

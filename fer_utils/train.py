@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 PROGRESS_FILE = progress.PROGRESS_FILE  # in a training folder: what `fer-report run` shows while it trains
 PROGRESS_EVERY = 5.0  # seconds between progress updates within an epoch
+PRECISIONS = {False: "float32", True: "mixed_float16", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 
 
 class TrainingMismatch(RuntimeError):
@@ -64,7 +65,9 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
     settings = {"model": name, "batch_size": batch_size, "seed": seed, "n_train": int(len(y_train)),
                 "n_val": int(len(y_val)), **(identity or {})}
     if mixed_precision:
-        settings["mixed_precision"] = True
+        settings["mixed_precision"] = "bfloat16" if mixed_precision == "bfloat16" else True
+    if spec.schedule_steps:  # the learning rate's schedule spans exactly this many epochs
+        settings["epochs"] = epochs
     _check_settings(folder, settings)
     history = read_history(folder)
     done = len(history)
@@ -81,7 +84,8 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
                 log.info("%s: resuming after epoch %d of %d", name, done, epochs)
             else:
                 keras.utils.set_random_seed(seed)
-                model = spec.build(seed)
+                steps = {"total_steps": epochs * -(-len(y_train) // batch_size)} if spec.schedule_steps else {}
+                model = spec.build(seed, **steps)
             if jit_compile != "auto":
                 model.jit_compile = bool(jit_compile)
             if replicas > 1:
@@ -96,14 +100,17 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
 
 
 @contextlib.contextmanager
-def compute_scope(mixed_precision: bool = False, distribute: str = "none"):
-    """Build and train inside this: float16 compute with float32 weights when `mixed_precision` (GPUs), and
-    with `distribute="data_parallel"` each batch split over every device of the backend (Keras'
-    DataParallel distribution on JAX, MirroredStrategy on TensorFlow). Yields the number of replicas."""
+def compute_scope(mixed_precision: bool | str = False, distribute: str = "none"):
+    """Build and train inside this: with `mixed_precision` float16 (True or "float16", GPUs) or "bfloat16" (GPUs
+    and CPUs with AVX-512 BF16) compute with float32 weights, and with `distribute="data_parallel"` each batch
+    split over every device of the backend (Keras' DataParallel distribution on JAX, MirroredStrategy on
+    TensorFlow). Yields the number of replicas."""
     if distribute not in ("none", "data_parallel"):
         raise ValueError(f"distribute must be 'none' or 'data_parallel', got {distribute!r}")
+    if mixed_precision not in PRECISIONS:
+        raise ValueError(f"mixed_precision must be false, true, 'float16' or 'bfloat16', got {mixed_precision!r}")
     policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16" if mixed_precision else "float32")
+    keras.config.set_dtype_policy(PRECISIONS[mixed_precision])
     backend = keras.backend.backend()
     try:
         if distribute == "none":
@@ -201,6 +208,15 @@ def overfitting_onset(history: pd.DataFrame) -> int | None:
     if best == len(history) - 1 or history["loss"].iloc[-1] >= history["loss"].iloc[best]:
         return None
     return int(history["epoch"].iloc[best])
+
+
+def best_so_far(histories: dict[str, pd.DataFrame], every: int = 10) -> pd.DataFrame:
+    """The best val accuracy each training had reached by epoch 10, 20, ... (every `every` epochs, and the last
+    epoch they all reached): one column per training, for comparing recipes at equal epochs."""
+    common = min(len(h) for h in histories.values())
+    epochs = sorted({*range(every, common + 1, every), common})
+    return pd.DataFrame({name: [h["val_accuracy"].iloc[:e].max() for e in epochs] for name, h in histories.items()},
+                        index=pd.Index(epochs, name="epoch"))
 
 
 def _check_settings(folder: Path, settings: dict) -> None:

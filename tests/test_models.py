@@ -85,3 +85,22 @@ def test_dlsvm_jitters_in_training_and_crops_the_centre_at_inference():
     crop = keras.Model(net.input, net.get_layer("crop").output)
     np.testing.assert_array_equal(np.asarray(crop(faces, training=False)), faces[:, 3:45, 3:45])
     assert not np.allclose(np.asarray(crop(faces, training=True)), faces[:, 3:45, 3:45])
+
+
+def test_the_tuned_cnn_keeps_the_reports_layers_with_its_own_recipe():
+    """Same layers and parameters as the report's CNN; lighter augmentation; AdamW warming up over 5% of the
+    steps to 2e-3, then a cosine decay to zero at the last step; no weight decay on batch-norm or biases."""
+    tuned, report = models.build_cnn_tuned(total_steps=1000), models.build_cnn()
+    assert models.trainable_parameters(tuned) == models.CNN_PARAMETERS
+    layers = lambda m: [(type(layer).__name__, tuple(layer.output.shape)) for layer in m.layers[2:]]  # noqa: E731
+    assert layers(tuned) == layers(report)
+    assert [layer.rate for layer in tuned.layers if isinstance(layer, keras.layers.Dropout)] == [0.1, 0.2, 0.2, 0.5, 0.1]
+    rotation = tuned.get_layer("augmentation").layers[1]
+    assert isinstance(rotation, keras.layers.RandomRotation) and rotation.factor == (-10 / 360, 10 / 360)
+    opt = tuned.optimizer
+    assert isinstance(opt, keras.optimizers.AdamW) and opt.weight_decay == pytest.approx(1e-4)
+    schedule = opt._learning_rate
+    assert float(schedule(0)) == 0 and float(schedule(50)) == pytest.approx(2e-3, rel=1e-5)
+    assert float(schedule(525)) == pytest.approx(1e-3, rel=1e-3) and float(schedule(1000)) == pytest.approx(0, abs=1e-9)
+    decayed = {v.name for v in tuned.trainable_variables if opt._use_weight_decay(v)}
+    assert "kernel" in decayed and not decayed & {"bias", "gamma", "beta"}

@@ -12,7 +12,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from fer_utils import data, registry, report, train
+from fer_utils import data, evaluation, registry, report, train
 from fer_utils.preprocess import Preprocessor
 from tests import browser
 from tests import fer_files as ff
@@ -72,7 +72,7 @@ def test_smoke_series_runs_end_to_end(real_source):
     figures = ("01_class_distribution", "01_sample_faces", "01_mean_face", "01_pixel_histograms",
                "fig1_cnn_training", "fig2_cnn_no_augmentation", "fig3_dnn_training", "fig4_confusion_matrix",
                "fig5_saliency", "06_class_saliency", "fig6_layer2_outputs", "fig7_layer2_filters",
-               "07_top_faces_per_filter", "07_filter_correlations", "08_dlsvm_training", "fig8_dlsvm_layer2_outputs")
+               "07_top_faces_per_filter", "07_filter_correlations", "08_dlsvm_training", "fig8_dlsvm_layer2_outputs", "fig9_recipes")
     for name in figures:
         assert (run_dir / "figures" / f"{name}.png").stat().st_size > 1000
     for name, spec in registry.MODELS.items():
@@ -129,24 +129,29 @@ def test_publish_copies_only_face_free_results(real_source, tmp_path):
     manifest = json.loads((tmp_path / "report" / "manifest.json").read_text())
     assert manifest["data"]["source"] == real_source.name and len(manifest["data"]["sha256"]) == 64
     again = {p.relative_to(tmp_path).as_posix() for p in render.publish(run_dir, tmp_path)}
-    assert again == written - {"report/models/cnn.keras"}  # an unchanged model is not rewritten
+    models = {f"report/models/{name}.keras" for name, spec in registry.MODELS.items() if spec.published}
+    assert models <= written and again == written - models  # an unchanged model is not rewritten
 
 
-def test_committed_cnn_gives_the_stated_test_accuracy(real_source):
-    """The reference run's CNN, loaded with its preprocessing and evaluated here on PrivateTest, gives the test
-    accuracy that report/results.json and the README state, to 0.1%."""
+@pytest.mark.parametrize("name", [n for n, spec in registry.MODELS.items() if spec.published])
+def test_committed_models_give_the_stated_test_accuracy(real_source, name):
+    """Each committed model of the reference run (the CNNs), loaded with its preprocessing and evaluated here on
+    PrivateTest, gives the test accuracy, plain and flip-averaged, that report/results.json and the README
+    state, to 0.1%."""
     root = report.PROJECT_ROOT
-    if not (root / "report" / "models" / "cnn.keras").exists():
-        pytest.skip("no reference run committed")
+    if not (root / "report" / "models" / f"{name}.keras").exists():
+        pytest.skip(f"no {name} committed with the reference run")
     fer = data.load_fer2013(real_source)
     if fer.test is None:
         pytest.skip("the data source has no PrivateTest split")
-    cnn = train.keras.models.load_model(root / "report" / "models" / "cnn.keras")
+    model = train.keras.models.load_model(root / "report" / "models" / f"{name}.keras")
     prep = Preprocessor.load(root / "report" / "models" / "preprocessing.npz")
-    accuracy = float(np.mean(cnn.predict(prep.transform(fer.test.images), verbose=0).argmax(1) == fer.test.labels))
-    stated = json.loads((root / "report" / "results.json").read_text())["models"]["cnn"]["test"]["accuracy"]
-    assert abs(accuracy - stated) <= 0.001
-    assert f"| {stated:.1%} |" in (root / "README.md").read_text()
+    measured = evaluation.evaluate(model, prep.transform(fer.test.images), fer.test.labels)
+    stated = json.loads((root / "report" / "results.json").read_text())["models"][name]["test"]
+    readme = (root / "README.md").read_text()
+    for key in ("accuracy", "flip_accuracy"):
+        assert abs(measured[key] - stated[key]) <= 0.001, key
+        assert f"| {stated[key]:.1%} |" in readme
 
 
 @pytest.mark.parametrize("notebook", ["05", "06", "07", "08"])

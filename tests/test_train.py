@@ -221,3 +221,24 @@ def test_data_parallel_training_on_two_cpu_devices(backend, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["replicas"] == 2 and result["epochs"] == 2 and np.isfinite(result["loss"]).all()
+
+
+def test_a_model_whose_schedule_spans_the_training_starts_afresh_for_other_epochs(tiny, tmp_path, monkeypatch):
+    """The tuned CNN's cosine schedule is built for the epochs asked: its builder gets the total steps, and
+    asking for other epochs moves the old run aside instead of continuing past the schedule's end."""
+    x, y, xv, yv = tiny
+    built = []
+    real = registry.MODELS["cnn_tuned"]
+    monkeypatch.setitem(registry.MODELS, "cnn_tuned", registry.ModelSpec(
+        "cnn_tuned", real.label, lambda seed=None, **kw: (built.append(kw), real.build(seed, **kw))[1],
+        real.epochs_key, real.notebook, schedule_steps=True))
+    folder = tmp_path / "tuned"
+    train_model("cnn_tuned", x, y, xv, yv, folder=folder, epochs=1, batch_size=16, seed=1, mixed_precision="bfloat16")
+    assert built == [{"total_steps": 4}]  # 56 faces in batches of 16, 1 epoch
+    assert json.loads((folder / "config.json").read_text())["mixed_precision"] == "bfloat16"
+    again = train_model("cnn_tuned", x, y, xv, yv, folder=folder, epochs=2, batch_size=16, seed=1,
+                        mixed_precision="bfloat16")
+    assert built[-1] == {"total_steps": 8} and list(again.history["epoch"]) == [1, 2]
+    assert len(list(tmp_path.glob("tuned.replaced-*"))) == 1
+    with pytest.raises(ValueError, match="mixed_precision must be"):
+        fit(tiny, tmp_path / "bad", 1, mixed_precision="int8")
