@@ -42,11 +42,6 @@ def write_bytes(path: str | os.PathLike, blob: bytes) -> Path:
     return Path(path)
 
 
-def is_partial(path: Path) -> bool:
-    """Whether `path` is a partial file that `atomic_path` left when its process was killed."""
-    return path.name.startswith(PARTIAL_PREFIX)
-
-
 def remove_partials(folder: str | os.PathLike) -> int:
     """Delete the partial files a killed writer left in `folder`; returns how many."""
     found = [p for p in Path(folder).glob(f"{PARTIAL_PREFIX}*") if p.is_file()]

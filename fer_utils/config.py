@@ -76,10 +76,6 @@ class RunPaths:
     def models(self) -> Path:
         return self.root / "models"
 
-    @property
-    def notebooks(self) -> Path:
-        return self.root / "notebooks"
-
     def model(self, name: str) -> Path:
         """A model's training folder: history, checkpoints, best model, results."""
         return self.models / name

@@ -37,10 +37,6 @@ def register(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def unregister(name: str) -> None:
-    MODELS.pop(name, None)
-
-
 def get(name: str) -> ModelSpec:
     """The registered model `name`; an error listing the registered ones."""
     try:

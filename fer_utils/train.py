@@ -25,7 +25,6 @@ from .models import keras, trainable_parameters
 log = logging.getLogger(__name__)
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
-PROGRESS_FILE = progress.PROGRESS_FILE  # in a training folder: what `fer-report run` shows while it trains
 PROGRESS_EVERY = 5.0  # seconds between progress updates within an epoch
 PRECISIONS = {False: "float32", True: "mixed_float16", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 
@@ -177,7 +176,7 @@ class EpochCommit(keras.callbacks.Callback):
 
     def _progress(self, batch: int) -> None:
         h = self.history
-        atomic.write_json(self.folder / PROGRESS_FILE, {
+        atomic.write_json(self.folder / progress.PROGRESS_FILE, {  # what `fer-report run` shows
             "model": self.name, "epoch": len(h), "epochs": self.epochs, "batch": batch,
             "batches": int(self.params.get("steps") or 0) if self.params else 0,
             "val_accuracy": float(h["val_accuracy"].iloc[-1]) if len(h) else None,
