@@ -83,6 +83,37 @@ def devices() -> list[str]:
     return [backend]
 
 
+def native_bfloat16() -> bool:
+    """Whether the Keras backend's device computes bfloat16 natively: a GPU of compute capability 8.0 or later,
+    or (no GPU) a CPU with AVX-512 BF16 or AMX. Elsewhere bfloat16 is emulated and slower than float32."""
+    gpu = [d for d in devices() if d.startswith("GPU")]
+    if gpu:
+        return _gpu_capability() >= (8, 0)
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _gpu_capability() -> tuple[int, int]:
+    """The first GPU's compute capability as the backend reports it ((0, 0) when it says nothing)."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+        return tuple(details.get("compute_capability", (0, 0)))
+    if keras.backend.backend() == "jax":
+        import jax
+
+        major, _, minor = str(getattr(jax.devices()[0], "compute_capability", "0.0")).partition(".")
+        return int(major or 0), int(minor or 0)
+    return (0, 0)
+
+
 def setup_logging(fmt: str = "%(levelname)s %(name)s: %(message)s") -> None:
     """Log lines (INFO and up) to stderr, where notebooks keep them apart from results."""
     logging.basicConfig(level=logging.INFO, format=fmt, datefmt="%H:%M:%S", stream=sys.stderr, force=True)

@@ -75,7 +75,7 @@ class Run:
         return train_and_evaluate(name, self.fer, self.x(spec.preprocessing), self.root,
                                   epochs=epochs or p[spec.epochs_key], batch_size=p["batch_size"], seed=self.seed,
                                   train_limit=p["train_limit"], eval_limit=p["eval_limit"],
-                                  test_crops=test_crops, mixed_precision=p["mixed_precision"],
+                                  test_crops=test_crops, mixed_precision=config.precision_of(p, name),
                                   jit_compile=p["jit_compile"], distribute=p["distribute"])
 
     def model(self, name: str):

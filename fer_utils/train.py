@@ -63,6 +63,7 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
     folder.mkdir(parents=True, exist_ok=True)
     settings = {"model": name, "batch_size": batch_size, "seed": seed, "n_train": int(len(y_train)),
                 "n_val": int(len(y_val)), **(identity or {})}
+    mixed_precision = resolved_precision(mixed_precision)
     if mixed_precision:
         settings["mixed_precision"] = "bfloat16" if mixed_precision == "bfloat16" else True
     if spec.schedule_steps:  # the learning rate's schedule spans exactly this many epochs
@@ -98,6 +99,16 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
     return Trained(name, model, history, best_epoch, folder)
 
 
+def resolved_precision(mixed_precision: bool | str):
+    """`mixed_precision` with "auto" decided for this machine: "bfloat16" where the backend's device computes
+    it natively (`runtime.native_bfloat16`), else False (float32)."""
+    if mixed_precision == "auto":
+        chosen = "bfloat16" if runtime.native_bfloat16() else False
+        log.info("mixed precision auto: %s", chosen or "float32")
+        return chosen
+    return mixed_precision
+
+
 @contextlib.contextmanager
 def compute_scope(mixed_precision: bool | str = False, distribute: str = "none"):
     """Build and train inside this: with `mixed_precision` float16 (True or "float16", GPUs) or "bfloat16" (GPUs
@@ -106,8 +117,10 @@ def compute_scope(mixed_precision: bool | str = False, distribute: str = "none")
     TensorFlow). Yields the number of replicas."""
     if distribute not in ("none", "data_parallel"):
         raise ValueError(f"distribute must be 'none' or 'data_parallel', got {distribute!r}")
+    mixed_precision = resolved_precision(mixed_precision)
     if mixed_precision not in PRECISIONS:
-        raise ValueError(f"mixed_precision must be false, true, 'float16' or 'bfloat16', got {mixed_precision!r}")
+        raise ValueError(f"mixed_precision must be false, true, 'float16', 'bfloat16' or 'auto', "
+                         f"got {mixed_precision!r}")
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(PRECISIONS[mixed_precision])
     backend = keras.backend.backend()
@@ -352,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
             args.model, fer, prepared(fer, spec.preprocessing, run_dir), run_dir,
             epochs=args.epochs or params[spec.epochs_key], batch_size=params["batch_size"], seed=params["seed"],
             train_limit=params["train_limit"], eval_limit=params["eval_limit"], test_crops=args.test_crops,
-            mixed_precision=params["mixed_precision"], jit_compile=params["jit_compile"],
+            mixed_precision=config.precision_of(params, args.model), jit_compile=params["jit_compile"],
             distribute=params["distribute"])
     except (config.SeriesError, TrainingMismatch, FileNotFoundError, ValueError, KeyError) as e:
         print(f"fer_utils.train: {e}", file=sys.stderr)
