@@ -1,5 +1,5 @@
 """Training images per second of the report's CNN as the project trains it (augmentation as Keras layers
-inside the model, `model.fit` on in-memory arrays), against
+inside the model, `model.fit` on in-memory arrays), in float32 and in bfloat16 mixed precision, against
   (a) a bare `model.fit` of the same CNN without augmentation, and
   (b) the same CNN fed by a per-image scipy augmentation generator in the style of the 2017
       ImageDataGenerator (rotation, flip, shift and zoom drawn and applied face by face in Python).
@@ -24,7 +24,7 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fer_utils import models  # noqa: E402
+from fer_utils import models, runtime, train  # noqa: E402
 from fer_utils.models import keras  # noqa: E402
 
 
@@ -81,9 +81,13 @@ def main() -> None:
     x = rng.uniform(-1, 1, (n, 48, 48, 1)).astype("float32")
     y = rng.integers(0, 7, n)
     project, bare, fed = models.build_cnn(augment=True), models.build_cnn(augment=False), models.build_cnn(False)
+    with train.compute_scope("bfloat16"):
+        project_bf16 = models.build_cnn(augment=True)
+    bf16 = f"project, bfloat16 ({'native' if runtime.native_bfloat16() else 'emulated'})"
     fits = {
         "project: augmentation in the graph": lambda: project.fit(x, y, batch_size=args.batch_size, epochs=1,
                                                                   shuffle=True, verbose=0),
+        bf16: lambda: project_bf16.fit(x, y, batch_size=args.batch_size, epochs=1, shuffle=True, verbose=0),
         "(a) bare fit, no augmentation": lambda: bare.fit(x, y, batch_size=args.batch_size, epochs=1, shuffle=True,
                                                           verbose=0),
         "(b) per-image scipy feed": lambda: fed.fit(NumpyAugmentFeed(x, y, args.batch_size), epochs=1, verbose=0),
@@ -98,9 +102,10 @@ def main() -> None:
     print(f"Keras {keras.__version__} ({keras.backend.backend()}), {n} images per run, batch {args.batch_size}, "
           f"best of {args.repeats} interleaved runs")
     for name, rate in best.items():
-        print(f"  {name:<38}{rate:8.0f} images/s   (median {statistics.median(rates[name]):.0f}; runs: "
+        print(f"  {name:<40}{rate:8.0f} images/s   (median {statistics.median(rates[name]):.0f}; runs: "
               f"{', '.join(f'{r:.0f}' for r in rates[name])})")
     ours = best["project: augmentation in the graph"]
+    print(f"bfloat16 / float32:    {best[bf16] / ours:.2f}x")
     print(f"project / bare fit:    {ours / best['(a) bare fit, no augmentation']:.2f}x")
     print(f"project / scipy feed:  {ours / best['(b) per-image scipy feed']:.2f}x")
 

@@ -83,6 +83,11 @@ class RunPaths:
     def models(self) -> Path:
         return self.root / "models"
 
+    @property
+    def ensemble(self) -> Path:
+        """The run's ensemble record (`fer_utils.ensemble`)."""
+        return self.models / "ensemble.json"
+
     def model(self, name: str) -> Path:
         """A model's training folder: history, checkpoints, best model, results."""
         return self.models / name

@@ -13,9 +13,10 @@ class ModelSpec:
     """One trainable model. `build(seed)` returns it compiled; `preprocessing` is a kind of
     `fer_utils.preprocess.KINDS`; `crops` says whether test outputs are also averaged over shifted crops
     (models that see a centre crop of the face); `notebook` trains it and is named when its results are missing;
-    `schedule_steps`: its learning rate follows a schedule over the whole training, so the builder is given
-    `total_steps` and a training asked for other epochs starts afresh instead of continuing; `published`: its
-    best model is committed with a reference run (`fer-report publish`)."""
+    `scores`: it outputs class scores (an SVM head), not probabilities; `schedule_steps`: its learning rate
+    follows a schedule over the whole training, so the builder is given `total_steps` and a training asked for
+    other epochs starts afresh instead of continuing; `published`: its best model is committed with a reference
+    run (`fer-report publish`)."""
 
     name: str
     label: str
@@ -24,6 +25,7 @@ class ModelSpec:
     notebook: str
     preprocessing: str = "report"
     crops: bool = False
+    scores: bool = False
     schedule_steps: bool = False
     published: bool = False
 
@@ -64,7 +66,7 @@ for _spec in (
               "03_augmentation_ablation"),
     ModelSpec("dnn", "DNN", _builder("build_dnn"), "epochs_dnn", "04_dnn"),
     ModelSpec("dlsvm_svm", "DLSVM, L2-SVM head", _builder("build_dlsvm", head="svm"), "epochs_dlsvm", "08_dlsvm",
-              preprocessing="tang", crops=True),
+              preprocessing="tang", crops=True, scores=True),
     ModelSpec("dlsvm_softmax", "DLSVM, softmax head", _builder("build_dlsvm", head="softmax"), "epochs_dlsvm",
               "08_dlsvm", preprocessing="tang", crops=True),
     ModelSpec("cnn_tuned", "CNN, tuned recipe", _builder("build_cnn_tuned"), "epochs_cnn_tuned",

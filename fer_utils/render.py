@@ -58,9 +58,12 @@ def render(run_dir: str | os.PathLike, progress=print) -> Path:
 
 def results_of(run: Path, manifest: dict) -> dict:
     """The run's results.json: every trained model's results record (`fer_utils.results`), with the profile and
-    the data's SHA-256."""
-    return {"profile": manifest.get("profile", run.name), "data_sha256": manifest.get("data", {}).get("sha256"),
-            "models": results.collect(run)}
+    the data's SHA-256, and the run's ensemble (`fer_utils.ensemble`) when it has one."""
+    summary = {"profile": manifest.get("profile", run.name), "data_sha256": manifest.get("data", {}).get("sha256"),
+               "models": results.collect(run)}
+    if RunPaths(run).ensemble.exists():
+        summary["ensemble"] = json.loads(RunPaths(run).ensemble.read_text())
+    return summary
 
 
 def _write_pages(notebook: Path, out: Path) -> tuple[str, str]:
@@ -98,7 +101,8 @@ def _index(parts: list[dict], run_results: dict, manifest: dict) -> str:
     from mistune import html as markdown
 
     if run_results["models"]:
-        table_html = results.formatted(results.table(run_results["models"], anchors=True)).to_html()
+        table_html = results.formatted(results.table(run_results["models"], anchors=True,
+                                                     ensemble=run_results.get("ensemble"))).to_html()
     else:
         table_html = "<p>No trained models.</p>"
     e = html.escape
@@ -156,19 +160,27 @@ def _swap_in(new: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def publish(run_dir: str | os.PathLike, project: str | os.PathLike) -> list[Path]:
+def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[str] | None = None) -> list[Path]:
     """Copy a rendered run's face-free results into `project`: report/results.json (and as a Markdown table,
     results.md), report/manifest.json (the data named by file name and SHA-256, no path of this machine),
     report/histories/<model>.csv, FACE_FREE_FIGURES into figures/, and the best model of each published model
     of the registry (the CNNs) without optimizer state, with the preprocessing statistics, into report/models/.
-    Returns the files written."""
+    With `only` (model names, and "ensemble"), the run need not be rendered: just those models' records,
+    histories and weights (and the run's ensemble) replace theirs in the committed results, beside the others;
+    the run must use the committed preprocessing statistics. Returns the files written."""
     from .train import keras, load_best
 
     run, project = RunPaths(Path(run_dir).expanduser().resolve()), Path(project)
-    source = run.root / "report" / results.RESULTS_FILE
-    if not source.exists():
-        raise RenderError(f"{source} is missing: run `fer-report render` on this run first")
-    run_results = json.loads(source.read_text())
+    committed = project / "report" / results.RESULTS_FILE
+    if only:
+        run_results = _updated(committed, run, only, project / "report" / "models" / "preprocessing.npz")
+        names = [n for n in only if n != "ensemble"]
+    else:
+        source = run.root / "report" / results.RESULTS_FILE
+        if not source.exists():
+            raise RenderError(f"{source} is missing: run `fer-report render` on this run first")
+        run_results = json.loads(source.read_text())
+        names = list(run_results["models"])
     written = []
 
     def put(target: Path, text: str | None = None, copy_of: Path | None = None) -> None:
@@ -178,16 +190,18 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike) -> list[Path
             atomic.write_text(target, text)
         written.append(target)
 
-    put(project / "report" / results.RESULTS_FILE, copy_of=source)
-    put(project / "report" / "results.md", results.markdown(results.table(run_results["models"], anchors=True)))
-    put(project / "report" / "manifest.json", json.dumps(publishable_manifest(
-        json.loads((run.root / "manifest.json").read_text())), indent=1) + "\n")
-    for name in run_results["models"]:
+    put(committed, json.dumps(run_results, indent=1) + "\n")
+    put(project / "report" / "results.md", results.markdown(results.table(
+        run_results["models"], anchors=True, ensemble=run_results.get("ensemble"))))
+    if not only:
+        put(project / "report" / "manifest.json", json.dumps(publishable_manifest(
+            json.loads((run.root / "manifest.json").read_text())), indent=1) + "\n")
+    for name in names:
         put(project / "report" / "histories" / f"{name}.csv", copy_of=run.model(name) / "history.csv")
     for name in FACE_FREE_FIGURES:
         if (run.figures / f"{name}.png").exists():
             put(project / "figures" / f"{name}.png", copy_of=run.figures / f"{name}.png")
-    for name in run_results["models"]:
+    for name in names:
         if registry.get(name).published:
             model = load_best(run.root, name)  # loaded without its optimizer
             target = project / "report" / "models" / f"{name}.keras"
@@ -195,8 +209,30 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike) -> list[Path
                 with atomic.atomic_path(target) as partial:
                     model.save(partial)
                 written.append(target)
-    put(project / "report" / "models" / "preprocessing.npz", copy_of=run.statistics("report"))
+    if not only:
+        put(project / "report" / "models" / "preprocessing.npz", copy_of=run.statistics("report"))
     return written
+
+
+def _updated(committed: Path, run: RunPaths, only: list[str], statistics: Path) -> dict:
+    """The committed results with the run's records of `only` (and its ensemble) in place of theirs."""
+    if not committed.exists():
+        raise RenderError(f"{committed} is missing: publish a whole rendered run first")
+    if not (run.statistics("report").exists() and statistics.exists()
+            and run.statistics("report").read_bytes() == statistics.read_bytes()):
+        raise RenderError(f"{run.statistics('report')} differs from the committed {statistics}: the models would "
+                          f"not match the committed preprocessing; publish the whole run instead")
+    current = json.loads(committed.read_text())
+    models = dict(current["models"])
+    for name in only:
+        if name == "ensemble":
+            if not run.ensemble.exists():
+                raise RenderError(f"{run.ensemble} is missing: run notebook 09 first")
+            current["ensemble"] = json.loads(run.ensemble.read_text())
+        else:
+            models[name] = results.read(run.root, name)
+    current["models"] = {n: models[n] for n in [*registry.MODELS, *models] if n in models}
+    return current
 
 
 def publishable_manifest(manifest: dict) -> dict:

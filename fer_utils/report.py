@@ -162,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
                                                   "(report/, figures/) to commit as the reference run")
     publish.add_argument("--profile", default=DEFAULT_PROFILE, help="the profile whose run to publish (runs/<profile>)")
     publish.add_argument("--run-dir", help="the run folder (default: runs/<profile>)")
+    publish.add_argument("--only", help="comma-separated model names (and 'ensemble'): replace just their "
+                                        "committed results, histories and weights with the run's")
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
@@ -170,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             index = render_run(run_folder(args.profile, args.run_dir))
             print(f"fer-report: the report is {index}")
         else:
-            written = publish_run(run_folder(args.profile, args.run_dir), PROJECT_ROOT)
+            only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+            written = publish_run(run_folder(args.profile, args.run_dir), PROJECT_ROOT, only=only)
             print(f"fer-report: wrote {len(written)} files into {PROJECT_ROOT}; review them, then commit")
     except (SeriesError, RenderError, FileNotFoundError, ValueError) as e:
         print(f"fer-report: {e}", file=sys.stderr)

@@ -62,10 +62,11 @@ def collect(run_dir: str | os.PathLike) -> dict[str, dict]:
             if (run.model(name) / RESULTS_FILE).exists()}
 
 
-def table(records, anchors=()) -> pd.DataFrame:
+def table(records, anchors=(), ensemble: dict | None = None) -> pd.DataFrame:
     """One row per model (by its label): size, epochs, best epoch, best val accuracy, test accuracy plain,
-    flip-averaged and (where any model has them) crop-averaged, training minutes; then the published rows
-    named in `anchors` (keys of ANCHORS, or True for all)."""
+    flip-averaged and (where any model has them) crop-averaged, training minutes; then the `ensemble` record's
+    row (`fer_utils.ensemble`: val accuracy, test accuracy of its flip-averaged members) when given; then the
+    published rows named in `anchors` (keys of ANCHORS, or True for all)."""
     records = list(records.values()) if isinstance(records, dict) else list(records)
     rows = []
     for r in records:
@@ -75,6 +76,9 @@ def table(records, anchors=()) -> pd.DataFrame:
                      "test accuracy": test.get("accuracy"), "test accuracy, flip-averaged": test.get("flip_accuracy"),
                      "test accuracy, crop-averaged": test.get("crop_accuracy"),
                      "training minutes": r["training_seconds"] / 60})
+    if ensemble:
+        rows.append({"model": ensemble_label(ensemble), "best val accuracy": ensemble["val"],
+                     "test accuracy, flip-averaged": ensemble.get("test")})
     columns = ["model", "trainable parameters", "epochs", "best epoch", "best val accuracy", "test accuracy",
                "test accuracy, flip-averaged", "test accuracy, crop-averaged", "training minutes"]
     frame = pd.DataFrame(rows, columns=columns).set_index("model")
@@ -85,6 +89,12 @@ def table(records, anchors=()) -> pd.DataFrame:
         published = pd.DataFrame([{"model": ANCHORS[k][0], "test accuracy": ANCHORS[k][1]} for k in keys])
         frame = pd.concat([frame, published.set_index("model").reindex(columns=frame.columns)])
     return frame.astype({c: "Int64" for c in COUNTS}).astype({c: float for c in frame.columns if c not in COUNTS})
+
+
+def ensemble_label(record: dict) -> str:
+    """How tables name an ensemble record: its members with weight and how the weights were chosen."""
+    used = [registry.get(n).label if n in registry.MODELS else n for n, w in record["weights"].items() if w]
+    return f"ensemble of {len(used)} ({'; '.join(used)}), weights chosen on val"
 
 
 def points(difference: float) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import config, data, registry, results, runtime
+from . import atomic, config, data, registry, results, runtime
 
 COMPUTE_DEFAULTS = {"mixed_precision": False, "jit_compile": "auto", "distribute": "none"}
 
@@ -92,6 +92,24 @@ class Run:
     def results(self, name: str) -> dict:
         """The results record of `name` (`fer_utils.results`)."""
         return results.read(self.root, name)
+
+    def ensemble(self, members: list[str] | None = None) -> dict:
+        """The ensemble of `members` (default: every registry model this run has trained): their flip-averaged
+        probabilities averaged with weights chosen on val only (`fer_utils.ensemble`), scored on val and test;
+        saved as models/ensemble.json."""
+        from . import ensemble
+
+        names = members or list(results.collect(self.root))
+        splits = [s for s in ("val", "test") if getattr(self.fer, s) is not None]
+        outputs = {s: {} for s in splits}
+        for name in names:
+            model, x = self.model(name), self.x(registry.get(name).preprocessing)
+            for s in splits:
+                outputs[s][name] = ensemble.probabilities(name, model, x[s])
+        record = ensemble.evaluate(outputs["val"], self.fer.val.labels, outputs.get("test"),
+                                   self.fer.test.labels if self.fer.test is not None else None)
+        atomic.write_json(self.paths.ensemble, record)
+        return record
 
     def banner(self) -> str:
         return runtime.banner(self.profile, self.root)

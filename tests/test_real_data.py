@@ -133,6 +133,32 @@ def test_publish_copies_only_face_free_results(real_source, tmp_path):
     assert models <= written and again == written - models  # an unchanged model is not rewritten
 
 
+def test_publish_only_replaces_the_named_models_and_the_ensemble(real_source, tmp_path):
+    """fer-report publish --only: the named records, histories and weights replace theirs; the others stay."""
+    from fer_utils import render
+
+    run_dir = report.RUNS_DIR / "smoke"
+    if not (run_dir / "report" / "results.json").exists():
+        pytest.skip("the smoke report has not been rendered")
+    render.publish(run_dir, tmp_path)
+    committed = tmp_path / "report" / "results.json"
+    before = json.loads(committed.read_text())
+    before["models"]["cnn_tuned"]["test"]["accuracy"] = -1.0  # a stale record the update must replace
+    before["models"]["dnn"]["test"]["accuracy"] = -2.0  # one it must leave alone
+    before.pop("ensemble", None)
+    committed.write_text(json.dumps(before))
+    written = {p.relative_to(tmp_path).as_posix() for p in render.publish(run_dir, tmp_path, only=["cnn_tuned", "ensemble"])}
+    assert {"report/results.json", "report/results.md", "report/histories/cnn_tuned.csv"} <= written
+    assert not {w for w in written if w.startswith("report/histories/") and "cnn_tuned" not in w}
+    after = json.loads(committed.read_text())
+    assert list(after["models"]) == list(before["models"])
+    assert after["models"]["cnn_tuned"]["test"]["accuracy"] >= 0 and after["models"]["dnn"]["test"]["accuracy"] == -2.0
+    assert after["ensemble"]["weights"] and "ensemble of" in (tmp_path / "report" / "results.md").read_text()
+    np.savez(tmp_path / "report" / "models" / "preprocessing.npz", mean=np.zeros((48, 48), np.float32), scale=1.0)
+    with pytest.raises(render.RenderError, match="differs from the committed"):
+        render.publish(run_dir, tmp_path, only=["cnn_tuned"])
+
+
 @pytest.mark.parametrize("name", [n for n, spec in registry.MODELS.items() if spec.published])
 def test_committed_models_give_the_stated_test_accuracy(real_source, name):
     """Each committed model of the reference run (the CNNs), loaded with its preprocessing and evaluated here on

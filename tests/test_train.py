@@ -193,6 +193,23 @@ def test_mixed_precision_and_xla_are_options(tiny, tmp_path):
         fit(tiny, tmp_path / "bad", 1, distribute="model_parallel")
 
 
+def test_auto_precision_is_bfloat16_only_where_the_device_has_it(monkeypatch):
+    from fer_utils import config, runtime
+
+    for native, expected, policy in ((True, "bfloat16", "mixed_bfloat16"), (False, False, "float32")):
+        monkeypatch.setattr(runtime, "native_bfloat16", lambda native=native: native)
+        assert train.resolved_precision("auto") == expected
+        with train.compute_scope("auto"):
+            assert train.keras.config.dtype_policy().name == policy
+    assert train.resolved_precision("float16") == "float16" and train.resolved_precision(False) is False
+    with pytest.raises(ValueError, match="'bfloat16' or 'auto', got 'bf16'"):
+        with train.compute_scope("bf16"):
+            pass
+    profile = {"mixed_precision": False, "mixed_precision_cnn_tuned": "auto"}
+    assert config.precision_of(profile, "cnn_tuned") == "auto" and config.precision_of(profile, "cnn") is False
+    assert isinstance(runtime.native_bfloat16(), bool)
+
+
 DATA_PARALLEL = """
 import json, os, sys
 if os.environ["KERAS_BACKEND"] == "tensorflow":

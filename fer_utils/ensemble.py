@@ -1,0 +1,76 @@
+"""Ensembles of the series' trained models: class probabilities averaged with weights chosen on val (PublicTest)
+only, by greedy forward selection with replacement (Caruana et al. 2004) on val log-loss. Test (PrivateTest)
+outputs are only ever scored with weights already chosen: `select_weights` takes no test data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, log_loss
+
+from . import evaluation, registry
+from .data import CLASS_NAMES
+
+ROUNDS = 30  # selection rounds: weights are multiples of 1/ROUNDS
+
+
+def probabilities(name: str, model, x: np.ndarray, flip: bool = True) -> np.ndarray:
+    """Model `name`'s class probabilities on faces `x` (flip-averaged by default); a model that outputs SVM
+    scores (the registry says so) has them turned into probabilities by a softmax."""
+    outputs = evaluation.predict_proba(model, x, flip=flip).astype(np.float64)
+    if registry.get(name).scores:
+        outputs = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+        outputs /= outputs.sum(axis=1, keepdims=True)
+    return outputs
+
+
+def combine(members: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    """The weighted average of the members' probabilities (members without weight are left out)."""
+    return sum(w * members[name] for name, w in weights.items() if w)
+
+
+def select_weights(val: dict[str, np.ndarray], y_val: np.ndarray, rounds: int = ROUNDS) -> dict[str, float]:
+    """Weights over the members of `val` (their val probabilities) that sum to 1: each round adds one more copy
+    of the member whose addition gives the lowest val log-loss (ties: the earlier member). Val only."""
+    if not val:
+        raise ValueError("an ensemble needs at least one member")
+    names, labels = list(val), range(len(CLASS_NAMES))
+    counts = dict.fromkeys(names, 0)
+    total = np.zeros_like(next(iter(val.values())))
+    for chosen in range(1, rounds + 1):
+        losses = [log_loss(y_val, (total + val[n]) / chosen, labels=labels) for n in names]
+        best = names[int(np.argmin(losses))]
+        counts[best] += 1
+        total = total + val[best]
+    return {n: counts[n] / rounds for n in names}
+
+
+def evaluate(val: dict[str, np.ndarray], y_val: np.ndarray, test: dict[str, np.ndarray] | None = None,
+             y_test: np.ndarray | None = None, rounds: int = ROUNDS) -> dict:
+    """The ensemble of every member: weights chosen on val (`select_weights`), then its accuracy on val and (when
+    given) on test; each member's own accuracies; and for each member, the ensemble re-selected without it
+    (which members matter)."""
+    weights = select_weights(val, y_val, rounds)
+
+    def scored(w: dict[str, float]) -> dict:
+        out = {"val": float(accuracy_score(y_val, combine(val, w).argmax(1)))}
+        if test is not None:
+            out["test"] = float(accuracy_score(y_test, combine(test, w).argmax(1)))
+        return out
+
+    without = {name: scored(select_weights({n: p for n, p in val.items() if n != name}, y_val, rounds))
+               for name in val} if len(val) > 1 else {}
+    return {"members": list(val), "weights": weights, "selection": f"greedy, {rounds} rounds, val log-loss",
+            **scored(weights), "member_accuracy": {n: scored({n: 1.0}) for n in val}, "without": without}
+
+
+def members_table(record: dict) -> pd.DataFrame:
+    """One row per member (by its label): its weight, its own val and test accuracy (flip-averaged), and the
+    ensemble's when it is re-selected without that member."""
+    rows = []
+    for name in record["members"]:
+        own, without = record["member_accuracy"][name], record["without"].get(name, {})
+        rows.append({"member": registry.get(name).label if name in registry.MODELS else name,
+                     "weight": record["weights"][name], "val accuracy": own["val"], "test accuracy": own.get("test"),
+                     "ensemble without it, val": without.get("val"), "ensemble without it, test": without.get("test")})
+    return pd.DataFrame(rows).set_index("member").dropna(axis=1, how="all")

@@ -1,0 +1,77 @@
+"""The ensemble: weights chosen on val only, and what they do."""
+
+import inspect
+
+import numpy as np
+import pytest
+
+from fer_utils import ensemble
+
+CLASSES = 7
+
+
+def noisy_members(seed=0, n=700):
+    """Labels and three members' probabilities: two that know different halves of the faces, one that guesses."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, CLASSES, n)
+
+    def member(known):
+        logits = rng.normal(0, 1, (n, CLASSES))
+        logits[known, y[known]] += 3
+        logits[~known, y[~known]] += 0.7
+        p = np.exp(logits)
+        return p / p.sum(1, keepdims=True)
+
+    half = np.arange(n) < n // 2
+    guess = np.full((n, CLASSES), 1 / CLASSES) + rng.normal(0, 0.01, (n, CLASSES)).clip(-0.1, 0.1)
+    return y, {"a": member(half), "b": member(~half), "guess": guess / guess.sum(1, keepdims=True)}
+
+
+def test_weights_sum_to_one_in_steps_of_one_round_and_skip_a_guesser():
+    y, members = noisy_members()
+    weights = ensemble.select_weights(members, y, rounds=20)
+    assert set(weights) == {"a", "b", "guess"}
+    assert sum(weights.values()) == pytest.approx(1)
+    assert all(round(w * 20, 9).is_integer() for w in weights.values())
+    assert weights["guess"] == 0 and weights["a"] > 0.2 and weights["b"] > 0.2
+
+
+def test_the_ensemble_of_complementary_members_beats_each():
+    y, members = noisy_members(1)
+    y_test, test = noisy_members(2)
+    record = ensemble.evaluate(members, y, test, y_test, rounds=20)
+    best_member = max(r["test"] for r in record["member_accuracy"].values())
+    assert record["test"] > best_member + 0.05
+    assert record["without"]["guess"]["val"] == pytest.approx(record["val"])  # the guesser does not matter
+    assert record["without"]["a"]["val"] < record["val"]  # a does
+
+
+def test_selection_never_sees_test():
+    """The weights and the val accuracy come out the same whatever the test outputs and labels are; the
+    selection function takes no test data at all."""
+    y, val = noisy_members(3)
+    y_test, test = noisy_members(4)
+    rng = np.random.default_rng(5)
+    scrambled = {n: rng.dirichlet(np.ones(CLASSES), len(y_test)) for n in test}
+    first = ensemble.evaluate(val, y, test, y_test, rounds=15)
+    second = ensemble.evaluate(val, y, scrambled, rng.permutation(y_test), rounds=15)
+    assert first["weights"] == second["weights"] and first["val"] == second["val"]
+    assert {n: r["val"] for n, r in first["without"].items()} == {n: r["val"] for n, r in second["without"].items()}
+    assert first["test"] != second["test"]
+    assert list(inspect.signature(ensemble.select_weights).parameters) == ["val", "y_val", "rounds"]
+
+
+def test_svm_scores_become_probabilities_with_the_same_ranking():
+    class Scores:
+        def predict(self, x, batch_size=None, verbose=0):
+            return np.stack([x[:, 0, 0, 0] * k for k in range(-3, 4)], axis=1) * 2.0
+
+    x = np.random.default_rng(0).normal(0, 1, (20, 48, 48, 1)).astype(np.float32)
+    p = ensemble.probabilities("dlsvm_svm", Scores(), x, flip=False)
+    assert p.shape == (20, CLASSES) and np.allclose(p.sum(1), 1) and (p > 0).all()
+    assert (p.argmax(1) == Scores().predict(x).argmax(1)).all()
+
+
+def test_an_ensemble_needs_members():
+    with pytest.raises(ValueError, match="at least one member"):
+        ensemble.select_weights({}, np.zeros(3))
