@@ -180,6 +180,18 @@ def test_committed_models_give_the_stated_test_accuracy(real_source, name):
         assert f"| {stated[key]:.1%} |" in readme
 
 
+def test_committed_ensemble_is_consistent_and_stated():
+    """The reference run's ensemble: weights over its own members summing to 1, and its test accuracy in the
+    README."""
+    committed = json.loads((report.PROJECT_ROOT / "report" / "results.json").read_text())
+    if "ensemble" not in committed:
+        pytest.skip("no ensemble in the reference run")
+    record = committed["ensemble"]
+    assert set(record["members"]) <= set(committed["models"]) and set(record["weights"]) == set(record["members"])
+    assert abs(sum(record["weights"].values()) - 1) < 1e-9
+    assert f"| {record['test']:.1%} |" in (report.PROJECT_ROOT / "README.md").read_text()
+
+
 @pytest.mark.parametrize("notebook", ["05", "06", "07", "08"])
 def test_interpretation_notebooks_name_the_notebook_to_run_first(real_source, tmp_path, notebook):
     """In a run folder without a trained CNN, notebooks 05-08 stop with one message naming notebook 02."""
