@@ -64,13 +64,20 @@ def evaluate(val: dict[str, np.ndarray], y_val: np.ndarray, test: dict[str, np.n
             **scored(weights), "member_accuracy": {n: scored({n: 1.0}) for n in val}, "without": without}
 
 
+def best_member(record: dict) -> tuple[str, float]:
+    """The member with the highest test accuracy of its own, and that accuracy (what the ensemble is compared
+    against; nothing is selected with it)."""
+    name = max(record["members"], key=lambda n: record["member_accuracy"][n]["test"])
+    return name, record["member_accuracy"][name]["test"]
+
+
 def members_table(record: dict) -> pd.DataFrame:
     """One row per member (by its label): its weight, its own val and test accuracy (flip-averaged), and the
     ensemble's when it is re-selected without that member."""
     rows = []
     for name in record["members"]:
         own, without = record["member_accuracy"][name], record["without"].get(name, {})
-        rows.append({"member": registry.get(name).label if name in registry.MODELS else name,
+        rows.append({"member": registry.label(name),
                      "weight": record["weights"][name], "val accuracy": own["val"], "test accuracy": own.get("test"),
                      "ensemble without it, val": without.get("val"), "ensemble without it, test": without.get("test")})
     return pd.DataFrame(rows).set_index("member").dropna(axis=1, how="all")

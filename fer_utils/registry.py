@@ -47,6 +47,11 @@ def get(name: str) -> ModelSpec:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
 
 
+def label(name: str) -> str:
+    """How tables name model `name`: its registry label, or the name itself for a model outside the registry."""
+    return MODELS[name].label if name in MODELS else name
+
+
 def _builder(function: str, **kwargs) -> Callable:
     """A builder that imports the models module (and with it Keras) only when a model is built."""
 

@@ -93,7 +93,7 @@ def table(records, anchors=(), ensemble: dict | None = None) -> pd.DataFrame:
 
 def ensemble_label(record: dict) -> str:
     """How tables name an ensemble record: its members with weight and how the weights were chosen."""
-    used = [registry.get(n).label if n in registry.MODELS else n for n, w in record["weights"].items() if w]
+    used = [registry.label(n) for n, w in record["weights"].items() if w]
     return f"ensemble of {len(used)} ({'; '.join(used)}), weights chosen on val"
 
 
