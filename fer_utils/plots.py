@@ -196,3 +196,48 @@ def layer_comparison(left: np.ndarray, left_title: str, right: np.ndarray, right
     fig.suptitle(title, y=0.99)
     fig.subplots_adjust(top=0.9, hspace=0.3, wspace=0.1)
     return fig
+
+
+def annotated_photo(photo: np.ndarray, boxes: np.ndarray, probabilities: np.ndarray, crops: np.ndarray,
+                    saliency: np.ndarray | None = None, max_faces: int = 8) -> plt.Figure:
+    """A photo with a numbered box and the top expression per face, and below it one row per face (the first
+    `max_faces`): the 48x48 face the model saw, its saliency overlay if given, and the seven probabilities."""
+    shown = min(len(boxes), max_faces)
+    columns = 3 if saliency is not None else 2
+    height, width = photo.shape[:2]
+    photo_height = 6 * height / width
+    fig = plt.figure(figsize=(6, photo_height + 1.5 * shown))
+    grid = fig.add_gridspec(1 + shown, columns, height_ratios=[photo_height] + [1.5] * shown,
+                            width_ratios=[1] * (columns - 1) + [2.2])
+    ax = fig.add_subplot(grid[0, :])
+    ax.imshow(photo)
+    line = max(1.5, width / 400)
+    for i, ((x, y, w, h), probs) in enumerate(zip(boxes, probabilities), start=1):
+        ax.add_patch(matplotlib.patches.Rectangle((x, y), w, h, fill=False, color="yellow", linewidth=line))
+        ax.text(x, y, f"{i} {CLASS_NAMES[int(probs.argmax())]} {probs.max():.0%}", color="black", fontsize=9,
+                va="bottom", bbox={"facecolor": "yellow", "edgecolor": "none", "pad": 1})
+    ax.set_title(f"{len(boxes)} face{'' if len(boxes) == 1 else 's'} found" if len(boxes) else "no face found")
+    ax.axis("off")
+    for row in range(shown):
+        face_ax = fig.add_subplot(grid[1 + row, 0])
+        face_ax.imshow(crops[row], cmap="gray", vmin=0, vmax=255)
+        face_ax.set_ylabel(f"face {row + 1}")
+        if saliency is not None:
+            overlay = fig.add_subplot(grid[1 + row, 1])
+            overlay.imshow(crops[row], cmap="gray", vmin=0, vmax=255)
+            overlay.imshow(saliency[row], cmap="inferno", alpha=0.55)
+            overlay.set_title("saliency" if row == 0 else "", fontsize=9)
+        bars = fig.add_subplot(grid[1 + row, columns - 1])
+        colours = ["tab:orange" if k == probabilities[row].argmax() else "tab:blue" for k in range(len(CLASS_NAMES))]
+        bars.barh(CLASS_NAMES, probabilities[row], color=colours)
+        bars.set_xlim(0, 1)
+        bars.invert_yaxis()
+        bars.tick_params(labelsize=8)
+        if row == shown - 1:
+            bars.set_xlabel("probability (flip-averaged)")
+    for ax in fig.axes[1:]:
+        if ax.images:
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.grid(False)
+    fig.tight_layout()
+    return fig

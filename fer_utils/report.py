@@ -1,6 +1,7 @@
 """The series runner behind `fer-report`: `run` executes the numbered notebooks in order with papermill under
 a parameter profile from params/, writing executed copies to runs/<profile>/notebooks and a manifest;
-`render` turns a run into its HTML report (fer_utils.render)."""
+`render` turns a run into its HTML report (fer_utils.render); `publish` copies its face-free results into the
+project; `predict` reads the expressions of the faces in your own photos (fer_utils.predict)."""
 
 from __future__ import annotations
 
@@ -164,7 +165,24 @@ def main(argv: list[str] | None = None) -> int:
     publish.add_argument("--run-dir", help="the run folder (default: runs/<profile>)")
     publish.add_argument("--only", help="comma-separated model names (and 'ensemble'): replace just their "
                                         "committed results, histories and weights with the run's")
+    predict = commands.add_parser("predict", help="find the faces in your own photos and read their expressions")
+    predict.add_argument("paths", nargs="+", metavar="PATH", help="photos (JPEG, PNG, WebP, BMP) or folders of them")
+    predict.add_argument("--model", help="a .keras file (with its preprocessing.npz) or a run folder (default: the "
+                                         "committed model that scored best on val)")
+    predict.add_argument("--out", default="predictions", help="where the annotated photos and predictions.csv go")
+    predict.add_argument("--explain", action="store_true", help="add each face's saliency overlay")
+    predict.add_argument("--min-face", type=int, metavar="PIXELS",
+                         help="the smallest face side looked for, in the photo's pixels (default 40)")
     args = parser.parse_args(argv)
+    if args.command == "predict":
+        from .predict import ModelError, predict as predict_photos
+
+        try:
+            return predict_photos(args.paths, model=args.model, out=args.out, explain=args.explain,
+                                  **({"min_face": args.min_face} if args.min_face is not None else {}))
+        except (ModelError, ValueError) as e:
+            print(f"fer-report predict: {e}", file=sys.stderr)
+            return 1
     try:
         if args.command == "run":
             run_series(args.profile, data=args.data, only=args.only, run_dir=args.run_dir, log_output=args.log_output)

@@ -88,15 +88,19 @@ def test_dlsvm_jitters_in_training_and_crops_the_centre_at_inference():
 
 
 def test_the_tuned_cnn_keeps_the_reports_layers_with_its_own_recipe():
-    """Same layers and parameters as the report's CNN; lighter augmentation; AdamW warming up over 5% of the
+    """Same layers and parameters as the report's CNN; lighter augmentation (flip and shifts, no rotation or
+    zoom unless asked); AdamW warming up over 5% of the
     steps to 2e-3, then a cosine decay to zero at the last step; no weight decay on batch-norm or biases."""
     tuned, report = models.build_cnn_tuned(total_steps=1000), models.build_cnn()
     assert models.trainable_parameters(tuned) == models.CNN_PARAMETERS
     layers = lambda m: [(type(layer).__name__, tuple(layer.output.shape)) for layer in m.layers[2:]]  # noqa: E731
     assert layers(tuned) == layers(report)
     assert [layer.rate for layer in tuned.layers if isinstance(layer, keras.layers.Dropout)] == [0.1, 0.2, 0.2, 0.5, 0.1]
-    rotation = tuned.get_layer("augmentation").layers[1]
-    assert isinstance(rotation, keras.layers.RandomRotation) and rotation.factor == (-10 / 360, 10 / 360)
+    kinds = lambda m: [type(layer).__name__ for layer in m.get_layer("augmentation").layers]  # noqa: E731
+    assert kinds(tuned) == ["RandomFlip", "RandomTranslation"]
+    stronger = models.build_cnn_tuned(total_steps=1000, rotation=10, zoom=0.1)
+    assert kinds(stronger) == ["RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom"]
+    assert stronger.get_layer("augmentation").layers[1].factor == (-10 / 360, 10 / 360)
     opt = tuned.optimizer
     assert isinstance(opt, keras.optimizers.AdamW) and opt.weight_decay == pytest.approx(1e-4)
     schedule = opt._learning_rate

@@ -1,0 +1,199 @@
+"""Expressions in your own photos (`fer-report predict`): each face found (`fer_utils.faces`) is classified by a
+trained model with its own preprocessing, flip-averaged as the report evaluates; each photo gets an annotated
+copy, and all faces one row each in predictions.csv."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import atomic, config, evaluation, faces, preprocess, registry, results
+from .data import CLASS_NAMES, IMAGE_SIDE
+from .runtime import import_keras_quietly
+
+PUBLISHED = config.PROJECT_ROOT / "report"
+CSV_NAME = "predictions.csv"
+
+
+class ModelError(ValueError):
+    """A model that cannot classify FER2013 faces; the message names the file."""
+
+
+@dataclass
+class Classifier:
+    """A trained model, the preprocessing statistics it was trained with, and where it came from."""
+
+    model: object
+    statistics: preprocess.Preprocessor
+    source: str
+
+    def probabilities(self, crops: np.ndarray) -> np.ndarray:
+        """(n, 7) class probabilities of 48x48 uint8 faces, averaged over each face and its mirror image."""
+        if not len(crops):
+            return np.zeros((0, len(CLASS_NAMES)), np.float32)
+        return evaluation.predict_proba(self.model, self.statistics.transform(crops), flip=True)
+
+
+def load_classifier(model: str | os.PathLike | None = None) -> Classifier:
+    """`model`: a .keras file (its preprocessing.npz beside it or one folder up), or a run folder (its best
+    model on val among those with the report's preprocessing); by default the committed reference model that
+    scored best on val (PublicTest)."""
+    if model is None:
+        return _published_best()
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return _run_best(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file or run folder")
+    statistics = next((p / "preprocessing.npz" for p in (path.parent, path.parent.parent)
+                       if (p / "preprocessing.npz").is_file()), None)
+    if statistics is None:
+        raise ModelError(f"{path}: no preprocessing.npz beside it or in its parent folder (the statistics it "
+                         f"was trained with)")
+    return Classifier(load_model(path), preprocess.Preprocessor.load(statistics), config.shown_path(path))
+
+
+def load_model(path: Path):
+    """A Keras model that takes (48, 48, 1) faces and gives 7 classes; ModelError names the file otherwise."""
+    import_keras_quietly()
+    import keras
+
+    if not zipfile.is_zipfile(path):
+        raise ModelError(f"{path}: not a Keras model (.keras files are zip archives)")
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as e:  # Keras raises many types for a damaged or foreign archive
+        raise ModelError(f"{path}: not a Keras model this project can load ({faces._first_line(e)})") from None
+    expected_in, expected_out = (None, IMAGE_SIDE, IMAGE_SIDE, 1), (None, len(CLASS_NAMES))
+    if tuple(model.input_shape) != expected_in:
+        raise ModelError(f"{path}: the model takes input of shape {tuple(model.input_shape)[1:]}, not "
+                         f"{expected_in[1:]} faces")
+    if tuple(model.output_shape) != expected_out:
+        raise ModelError(f"{path}: the model gives {tuple(model.output_shape)[1:]} outputs, not "
+                         f"{len(CLASS_NAMES)} classes")
+    return model
+
+
+def _published_best() -> Classifier:
+    record = json.loads((PUBLISHED / results.RESULTS_FILE).read_text())["models"]
+    names = [n for n in record if (PUBLISHED / "models" / f"{n}.keras").is_file()
+             and registry.get(n).preprocessing == "report"]
+    if not names:
+        raise ModelError(f"{PUBLISHED / 'models'}: no committed model; name one with --model")
+    best = max(names, key=lambda n: record[n]["val"]["accuracy"])
+    return load_classifier(PUBLISHED / "models" / f"{best}.keras")
+
+
+def _run_best(run: Path) -> Classifier:
+    paths = config.RunPaths(run.resolve())
+    records = [json.loads(p.read_text()) for p in sorted(paths.models.glob(f"*/{results.RESULTS_FILE}"))]
+    records = [r for r in records if r.get("model") in registry.MODELS
+               and registry.get(r["model"]).preprocessing == "report"]
+    if not records:
+        raise ModelError(f"{run}: not a run folder with a trained model (no models/<name>/results.json)")
+    best = max(records, key=lambda r: r["val"]["accuracy"])["model"]
+    from . import train
+
+    return Classifier(train.load_best(run, best), preprocess.Preprocessor.load(paths.statistics("report")),
+                      f"{config.shown_path(run)} ({best})")
+
+
+@dataclass
+class PhotoResult:
+    """One photo's faces: boxes (n, 4), 48x48 crops, probabilities (n, 7), and saliency maps if explained."""
+
+    path: Path
+    photo: np.ndarray
+    boxes: np.ndarray
+    crops: np.ndarray
+    probabilities: np.ndarray
+    saliency: np.ndarray | None = None
+
+    def rows(self) -> list[dict]:
+        """predictions.csv's rows for this photo."""
+        return [{"file": str(self.path), "face": i, "x": int(x), "y": int(y), "width": int(w), "height": int(h),
+                 **{c: round(float(p), 4) for c, p in zip(CLASS_NAMES, probs)},
+                 "top": CLASS_NAMES[int(probs.argmax())]}
+                for i, ((x, y, w, h), probs) in enumerate(zip(self.boxes, self.probabilities))]
+
+    def summary(self) -> str:
+        if not len(self.boxes):
+            return "no face found"
+        tops = ", ".join(f"{CLASS_NAMES[int(p.argmax())]} {p.max():.0%}" for p in self.probabilities)
+        return f"{len(self.boxes)} face{'s' if len(self.boxes) > 1 else ''}: {tops}"
+
+
+def read_faces(classifier: Classifier, path: str | os.PathLike, min_face: int = faces.MIN_FACE,
+               explain: bool = False) -> PhotoResult:
+    """Find, frame and classify the faces of one photo (PhotoError if it cannot be read)."""
+    photo = faces.read_photo(path)
+    boxes, crops = faces.faces_in(faces.grey(photo), min_face)
+    probabilities = classifier.probabilities(crops)
+    saliency = None
+    if explain and len(crops):
+        from . import explain as explanation
+
+        saliency = explanation.saliency_map(classifier.model, classifier.statistics.transform(crops),
+                                            probabilities.argmax(1))
+    return PhotoResult(Path(path), photo, boxes, crops, probabilities, saliency)
+
+
+def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLike = "predictions",
+            explain: bool = False, min_face: int = faces.MIN_FACE, echo=print) -> int:
+    """`fer-report predict`: annotate each photo into `out`, write `out`/predictions.csv, print one line per
+    photo; 0 if every photo had a face and was read, else 1 (the others are still done)."""
+    import matplotlib.pyplot as plt
+
+    from . import plots
+
+    if min_face < 1:
+        raise ValueError(f"--min-face must be a positive number of pixels, got {min_face}")
+    classifier = load_classifier(model)
+    files, problems = faces.photo_files(paths)
+    for problem in problems:
+        echo(f"fer-report predict: {problem}", file=sys.stderr)
+    out = Path(out)
+    rows, failed, names = [], bool(problems), set()
+    for path in files:
+        try:
+            result = read_faces(classifier, path, min_face, explain)
+        except faces.PhotoError as e:
+            echo(f"fer-report predict: {e}", file=sys.stderr)
+            failed = True
+            continue
+        rows.extend(result.rows())
+        target = out / _unique_name(path, names)
+        figure = plots.annotated_photo(result.photo, result.boxes, result.probabilities, result.crops,
+                                       result.saliency)
+        plots.save_fig(figure, target.stem, out)
+        plt.close(figure)
+        if not len(result.boxes):
+            echo(f"fer-report predict: {path}: no face found (faces of at least {min_face} px are looked for)",
+                 file=sys.stderr)
+            failed = True
+        else:
+            echo(f"{path}: {result.summary()} -> {target}")
+    columns = ["file", "face", "x", "y", "width", "height", *CLASS_NAMES, "top"]
+    if files:
+        atomic.write_text(out / CSV_NAME, pd.DataFrame(rows, columns=columns).to_csv(index=False))
+        echo(f"fer-report predict: {len(rows)} face{'' if len(rows) == 1 else 's'} in {len(files)} "
+             f"photo{'' if len(files) == 1 else 's'}, model {classifier.source}; "
+             f"table {out / CSV_NAME}")
+    return 1 if failed else 0
+
+
+def _unique_name(path: Path, taken: set[str]) -> str:
+    """`<stem>.png`, with -2, -3, ... when photos from different folders share a stem."""
+    name, n = f"{path.stem}.png", 1
+    while name in taken:
+        n += 1
+        name = f"{path.stem}-{n}.png"
+    taken.add(name)
+    return name
