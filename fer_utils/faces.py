@@ -132,6 +132,23 @@ def faces_in(grey_photo: np.ndarray, min_face: int = MIN_FACE, framing: Framing 
     return boxes, crops
 
 
+def sample_photo() -> Path:
+    """scikit-image's astronaut.png (Eileen Collins, NASA, public domain): a real photograph with one face."""
+    import skimage
+
+    return Path(skimage.__file__).parent / "data" / "astronaut.png"
+
+
+def framing_similarity(grey_photo: np.ndarray, box, mean_face: np.ndarray, scales=(0.8, 1.0, 1.3)) -> dict:
+    """How much the face cut at FRAMING's scale times each of `scales` looks like FER2013's mean face: the
+    Pearson correlation of their pixels, per scale (the best framing correlates most)."""
+    result = {}
+    for scale in scales:
+        cut = crop(grey_photo, box, Framing(FRAMING.scale * scale, FRAMING.dx, FRAMING.dy))
+        result[scale] = float(np.corrcoef(cut.ravel().astype(np.float64), np.ravel(mean_face))[0, 1])
+    return result
+
+
 _CASCADES: dict[str, cv2.CascadeClassifier] = {}
 
 

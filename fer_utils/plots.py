@@ -241,3 +241,15 @@ def annotated_photo(photo: np.ndarray, boxes: np.ndarray, probabilities: np.ndar
             ax.grid(False)
     fig.tight_layout()
     return fig
+
+
+def framing_strip(mean_face: np.ndarray, crops: np.ndarray, titles: list[str]) -> plt.Figure:
+    """FER2013's mean training face beside the faces cut from photos, to compare their framing."""
+    fig, axes = plt.subplots(1, len(crops) + 1, figsize=(1.8 * (len(crops) + 1), 2.2), squeeze=False)
+    for ax, image, title in zip(axes[0], [mean_face, *crops], ["FER2013 mean face", *titles]):
+        ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(title, fontsize=8)
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.grid(False)
+    fig.tight_layout()
+    return fig

@@ -20,6 +20,7 @@ from .runtime import import_keras_quietly
 
 PUBLISHED = config.PROJECT_ROOT / "report"
 CSV_NAME = "predictions.csv"
+CSV_COLUMNS = ["file", "face", "x", "y", "width", "height", *CLASS_NAMES, "top"]
 
 
 class ModelError(ValueError):
@@ -180,9 +181,8 @@ def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLik
             failed = True
         else:
             echo(f"{path}: {result.summary()} -> {target}")
-    columns = ["file", "face", "x", "y", "width", "height", *CLASS_NAMES, "top"]
     if files:
-        atomic.write_text(out / CSV_NAME, pd.DataFrame(rows, columns=columns).to_csv(index=False))
+        atomic.write_text(out / CSV_NAME, pd.DataFrame(rows, columns=CSV_COLUMNS).to_csv(index=False))
         echo(f"fer-report predict: {len(rows)} face{'' if len(rows) == 1 else 's'} in {len(files)} "
              f"photo{'' if len(files) == 1 else 's'}, model {classifier.source}; "
              f"table {out / CSV_NAME}")
