@@ -14,6 +14,7 @@ from .data import CLASS_NAMES
 VIEWS = [(0, 0, False), (0, 0, True), (-3, -3, False), (-3, 3, False), (3, -3, False), (3, 3, False),
          (-3, -3, True), (-3, 3, True), (3, -3, True), (3, 3, True)]
 FLIP = 2  # views averaged for "flip-averaged"
+EVAL_BATCH = 512  # faces per prediction call (inference only, so the batch changes no number)
 
 
 def views(x: np.ndarray, count: int):
@@ -25,7 +26,7 @@ def views(x: np.ndarray, count: int):
         yield view[:, :, ::-1, :] if mirror else view
 
 
-def predict_views(model, x: np.ndarray, count: int, batch_size: int = 512) -> np.ndarray:
+def predict_views(model, x: np.ndarray, count: int, batch_size: int = EVAL_BATCH) -> np.ndarray:
     """The model's outputs (probabilities or SVM scores) for each of the first `count` views: (count, N, classes)."""
     return np.stack([np.asarray(model.predict(v, batch_size=batch_size, verbose=0), dtype=np.float32)
                      for v in views(x, count)])

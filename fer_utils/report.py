@@ -64,6 +64,10 @@ def run_series(profile: str, data: str | None = None, only: str | None = None, r
     out_dir.mkdir(parents=True, exist_ok=True)
     progress(f"fer-report: profile {profile}, {len(notebooks)} notebook(s), run folder {run}", flush=True)
     manifest = _start_manifest(run, profile, params, source)
+    where, warning = runtime.device_report()
+    progress(f"fer-report: {where}", flush=True)
+    if warning:
+        print(f"fer-report: warning: {warning}", file=sys.stderr, flush=True)
     done = []
     with _current_python_kernel():
         for i, nb in enumerate(notebooks, 1):

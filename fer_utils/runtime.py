@@ -83,6 +83,30 @@ def devices() -> list[str]:
     return [backend]
 
 
+def machine_gpus() -> list[str]:
+    """The NVIDIA GPUs the machine has, whatever the backend sees: the driver's /proc entries (Linux)."""
+    folder = "/proc/driver/nvidia/gpus"
+    try:
+        return sorted(os.listdir(folder))
+    except OSError:
+        return []
+
+
+def device_report() -> tuple[str, str | None]:
+    """What a run computes on ("Keras backend jax on GPU:0 NVIDIA H200") and a warning when the machine has a
+    GPU that the backend does not see (a CPU-only TensorFlow or jaxlib, or CUDA libraries it cannot load)."""
+    import_keras_quietly()
+    import keras
+
+    seen, backend = devices(), keras.backend.backend()
+    warning = None
+    if machine_gpus() and not any(d.startswith("GPU") for d in seen):
+        warning = (f"the machine has {len(machine_gpus())} NVIDIA GPU(s) but Keras' {backend} backend sees only "
+                   f"{', '.join(seen)}: install the backend's CUDA build (pip install -e '.[gpu]' for TensorFlow, "
+                   f"jax[cuda12] for JAX; see README, Backends and GPUs)")
+    return f"Keras backend {backend} on {', '.join(seen)}", warning
+
+
 def native_bfloat16() -> bool:
     """Whether the Keras backend's device computes bfloat16 natively: a GPU of compute capability 8.0 or later,
     or (no GPU) a CPU with AVX-512 BF16 or AMX. Elsewhere bfloat16 is emulated and slower than float32."""

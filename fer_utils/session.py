@@ -10,7 +10,7 @@ import numpy as np
 
 from . import atomic, config, data, registry, results, runtime
 
-COMPUTE_DEFAULTS = {"mixed_precision": False, "jit_compile": "auto", "distribute": "none"}
+COMPUTE_DEFAULTS = {"mixed_precision": False, "jit_compile": "auto", "distribute": "none", "steps_per_execution": 1}
 
 
 class Run:
@@ -76,7 +76,8 @@ class Run:
                                   epochs=epochs or p[spec.epochs_key], batch_size=p["batch_size"], seed=self.seed,
                                   train_limit=p["train_limit"], eval_limit=p["eval_limit"],
                                   test_crops=test_crops, mixed_precision=config.precision_of(p, name),
-                                  jit_compile=p["jit_compile"], distribute=p["distribute"])
+                                  jit_compile=p["jit_compile"], distribute=p["distribute"],
+                                  steps_per_execution=p["steps_per_execution"])
 
     def model(self, name: str):
         """The best-on-val model of `name` trained in this run (an error naming its notebook if it is not)."""

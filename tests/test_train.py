@@ -259,3 +259,39 @@ def test_a_model_whose_schedule_spans_the_training_starts_afresh_for_other_epoch
     assert len(list(tmp_path.glob("tuned.replaced-*"))) == 1
     with pytest.raises(ValueError, match="mixed_precision must be"):
         fit(tiny, tmp_path / "bad", 1, mixed_precision="int8")
+
+
+def test_steps_per_execution_gives_the_same_history(tiny, tmp_path):
+    """Several batches per call into the device (a GPU's per-step overhead saved) train the same batches in the
+    same order with the same random streams: the history matches one batch per call to float rounding."""
+    one = fit(tiny, tmp_path / "one", 2)
+    four = fit(tiny, tmp_path / "four", 2, steps_per_execution=4)
+    columns = ["loss", "accuracy", "val_loss", "val_accuracy", "lr"]
+    np.testing.assert_allclose(four.history[columns].to_numpy(), one.history[columns].to_numpy(), rtol=1e-4,
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="steps_per_execution must be a positive integer, got 0"):
+        fit(tiny, tmp_path / "bad", 1, steps_per_execution=0)
+
+
+def test_bfloat16_trains_and_evaluates_with_float32_outputs(tiny, tmp_path):
+    x, y, xv, yv = tiny
+    trained = fit(tiny, tmp_path / "bf16", 1, mixed_precision="bfloat16")
+    assert trained.model.get_layer("dense1").dtype_policy.name == "mixed_bfloat16"
+    outputs = trained.model.predict(xv, verbose=0)
+    assert outputs.dtype == np.float32 and np.allclose(outputs.sum(axis=1), 1, atol=1e-5)
+    scores = evaluation.evaluate(trained.model, xv, yv)
+    assert 0 <= scores["accuracy"] <= 1 and np.isfinite(trained.history["val_loss"]).all()
+
+
+def test_a_gpu_the_backend_cannot_see_is_warned_about(monkeypatch):
+    from fer_utils import runtime
+
+    monkeypatch.setattr(runtime, "devices", lambda: ["CPU"])
+    monkeypatch.setattr(runtime, "machine_gpus", lambda: ["0000:65:00.0"])
+    where, warning = runtime.device_report()
+    assert where.endswith("on CPU") and "1 NVIDIA GPU(s)" in warning and "sees only CPU" in warning
+    monkeypatch.setattr(runtime, "devices", lambda: ["GPU:0 NVIDIA H200"])
+    assert runtime.device_report() == (f"Keras backend {train.keras.backend.backend()} on GPU:0 NVIDIA H200", None)
+    monkeypatch.setattr(runtime, "devices", lambda: ["CPU"])
+    monkeypatch.setattr(runtime, "machine_gpus", lambda: [])
+    assert runtime.device_report()[1] is None
