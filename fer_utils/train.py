@@ -286,10 +286,8 @@ def _drop_superseded(folder: Path, history: pd.DataFrame) -> None:
 
 
 def _save_model(model, path: Path, include_optimizer: bool = True) -> None:
-    if not include_optimizer:  # the best model is for inference: weights and architecture only
-        clone = keras.models.clone_model(model)
-        clone.set_weights(model.get_weights())
-        model = clone
+    if not include_optimizer:  # the best model is for inference: its layers and weights, uncompiled (a third the
+        model = keras.Model(model.inputs, model.outputs, name=model.name)  # size; clone_model compiles its copy)
     with atomic.atomic_path(path) as partial:
         model.save(partial)
 

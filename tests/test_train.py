@@ -52,6 +52,11 @@ def test_train_resume_and_load(tiny, tmp_path):
     pd.testing.assert_frame_equal(more.history.iloc[:2], first.history)
     best = int(more.history.loc[more.history["val_accuracy"].idxmax(), "epoch"])
     assert more.best_epoch == best and (folder / f"best-epoch{best:04d}.keras").exists()
+    import zipfile  # the best model is for inference: no optimizer state, so well under the checkpoint's size
+
+    kept = zipfile.ZipFile(folder / f"best-epoch{best:04d}.keras")
+    assert not json.loads(kept.read("config.json")).get("compile_config")
+    assert (folder / f"best-epoch{best:04d}.keras").stat().st_size < 0.6 * (folder / "checkpoint-epoch0004.keras").stat().st_size
 
 
 def test_a_resume_draws_fresh_reproducible_randomness(tiny, tmp_path, monkeypatch):
