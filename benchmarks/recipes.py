@@ -24,8 +24,10 @@ from fer_utils import config, data, models, registry, results, runtime, train  #
 
 # name -> (what changes against the tuned recipe, build_cnn_tuned overrides, mixed precision)
 VARIANTS = {
-    "base": ("the tuned recipe: AdamW 2e-3, 5% warm-up, cosine to 0, weight decay 1e-4, light augmentation, "
-             "bfloat16", {}, "bfloat16"),
+    "base": ("the tuned recipe: AdamW 2e-3, 5% warm-up, cosine to 0, weight decay 1e-4, mirroring and shifts "
+             "within 10%, bfloat16", {}, "bfloat16"),
+    "rotation_zoom": ("the first tuned recipe's augmentation (adds rotation 10°, zoom 10%)",
+                      {"rotation": 10, "zoom": 0.1}, "bfloat16"),
     "float32": ("float32 instead of bfloat16", {}, False),
     "report_augmentation": ("the report's augmentation strength (rotation 30°, zoom 20%)",
                             {"rotation": 30, "zoom": 0.2}, "bfloat16"),

@@ -167,3 +167,10 @@ def test_detected_fer_faces_mostly_keep_the_models_answer(classifier, val_faces)
             found += 1
             kept.append(classifier.probabilities(crops)[0].argmax() == answer)
     assert found >= 0.6 * len(val_faces) and np.mean(kept) >= 0.65
+
+
+def test_the_readme_shows_the_command_and_a_package_photo_example():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "fer-report predict" in readme and "](figures/predict_astronaut.png)" in readme
+    example = Path(__file__).resolve().parent.parent / "figures" / "predict_astronaut.png"
+    assert example.stat().st_size > 10_000
