@@ -160,20 +160,27 @@ def _swap_in(new: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[str] | None = None) -> list[Path]:
+def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[str] | None = None,
+            into: str = "report") -> list[Path]:
     """Copy a rendered run's face-free results into `project`: report/results.json (and as a Markdown table,
     results.md), report/manifest.json (the data named by file name and SHA-256, no path of this machine),
     report/histories/<model>.csv, FACE_FREE_FIGURES into figures/, and the best model of each published model
     of the registry (the CNNs) without optimizer state, with the preprocessing statistics, into report/models/.
     With `only` (model names, and "ensemble"), the run need not be rendered: just those models' records,
     histories and weights (and the run's ensemble) replace theirs in the committed results, beside the others;
-    the run must use the committed preprocessing statistics. Returns the files written."""
+    the run must use the committed preprocessing statistics. `into` names the folder of the project that holds
+    the reference run ("report"; a second one, e.g. "report/full", keeps its figures in its own figures/).
+    Returns the files written."""
     from .train import keras, load_best
 
     run, project = RunPaths(Path(run_dir).expanduser().resolve()), Path(project)
-    committed = project / "report" / results.RESULTS_FILE
+    if Path(into).is_absolute() or ".." in Path(into).parts or not Path(into).parts:
+        raise RenderError(f"--into {into!r}: name a folder inside the project, such as report or report/full")
+    reference = project / into
+    figures = project / "figures" if Path(into) == Path("report") else reference / "figures"
+    committed = reference / results.RESULTS_FILE
     if only:
-        run_results = _updated(committed, run, only, project / "report" / "models" / "preprocessing.npz")
+        run_results = _updated(committed, run, only, reference / "models" / "preprocessing.npz")
         names = [n for n in only if n != "ensemble"]
     else:
         source = run.root / "report" / results.RESULTS_FILE
@@ -191,26 +198,26 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[s
         written.append(target)
 
     put(committed, json.dumps(run_results, indent=1) + "\n")
-    put(project / "report" / "results.md", results.markdown(results.table(
+    put(reference / "results.md", results.markdown(results.table(
         run_results["models"], anchors=True, ensemble=run_results.get("ensemble"))))
     if not only:
-        put(project / "report" / "manifest.json", json.dumps(publishable_manifest(
+        put(reference / "manifest.json", json.dumps(publishable_manifest(
             json.loads((run.root / "manifest.json").read_text())), indent=1) + "\n")
     for name in names:
-        put(project / "report" / "histories" / f"{name}.csv", copy_of=run.model(name) / "history.csv")
+        put(reference / "histories" / f"{name}.csv", copy_of=run.model(name) / "history.csv")
     for name in FACE_FREE_FIGURES:
         if (run.figures / f"{name}.png").exists():
-            put(project / "figures" / f"{name}.png", copy_of=run.figures / f"{name}.png")
+            put(figures / f"{name}.png", copy_of=run.figures / f"{name}.png")
     for name in names:
         if registry.get(name).published:
             model = load_best(run.root, name)  # loaded without its optimizer
-            target = project / "report" / "models" / f"{name}.keras"
+            target = reference / "models" / f"{name}.keras"
             if not (target.exists() and _same_weights(keras.models.load_model(target), model)):  # saves differ
                 with atomic.atomic_path(target) as partial:
                     model.save(partial)
                 written.append(target)
     if not only:
-        put(project / "report" / "models" / "preprocessing.npz", copy_of=run.statistics("report"))
+        put(reference / "models" / "preprocessing.npz", copy_of=run.statistics("report"))
     return written
 
 

@@ -169,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     publish.add_argument("--run-dir", help="the run folder (default: runs/<profile>)")
     publish.add_argument("--only", help="comma-separated model names (and 'ensemble'): replace just their "
                                         "committed results, histories and weights with the run's")
+    publish.add_argument("--into", default="report", help="the project folder of this reference run: report "
+                                                          "(default), or e.g. report/full for a second one")
     predict = commands.add_parser("predict", help="find the faces in your own photos and read their expressions")
     predict.add_argument("paths", nargs="+", metavar="PATH", help="photos (JPEG, PNG, WebP, BMP) or folders of them")
     predict.add_argument("--model", help="a .keras file (with its preprocessing.npz) or a run folder (default: the "
@@ -195,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"fer-report: the report is {index}")
         else:
             only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
-            written = publish_run(run_folder(args.profile, args.run_dir), PROJECT_ROOT, only=only)
+            written = publish_run(run_folder(args.profile, args.run_dir), PROJECT_ROOT, only=only, into=args.into)
             print(f"fer-report: wrote {len(written)} files into {PROJECT_ROOT}; review them, then commit")
     except (SeriesError, RenderError, FileNotFoundError, ValueError) as e:
         print(f"fer-report: {e}", file=sys.stderr)

@@ -131,6 +131,11 @@ def test_publish_copies_only_face_free_results(real_source, tmp_path):
     again = {p.relative_to(tmp_path).as_posix() for p in render.publish(run_dir, tmp_path)}
     models = {f"report/models/{name}.keras" for name, spec in registry.MODELS.items() if spec.published}
     assert models <= written and again == written - models  # an unchanged model is not rewritten
+    second = {p.relative_to(tmp_path).as_posix() for p in render.publish(run_dir, tmp_path, into="report/full")}
+    assert second == {w.replace("report/", "report/full/").replace("figures/", "report/full/figures/")
+                      for w in written}  # a second reference run beside the first, its figures its own
+    with pytest.raises(render.RenderError, match="inside the project"):
+        render.publish(run_dir, tmp_path, into="../elsewhere")
 
 
 def test_publish_only_replaces_the_named_models_and_the_ensemble(real_source, tmp_path):
