@@ -9,7 +9,7 @@ Then the check that picks the scale: each detected face is cut out again with th
 of scales, and the CNN (flip-averaged) classifies the cut-outs. The scale whose predictions agree most often
 with the CNN's predictions on the original 48x48 faces wins (accuracy against the labels is shown beside).
 
-    python benchmarks/face_framing.py [--data PATH] [--model report/models/cnn_tuned.keras] [--limit 0]
+    python benchmarks/face_framing.py [--data PATH] [--model FILE_OR_RUN] [--limit 0]
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fer_utils import config, data, evaluation, faces, preprocess  # noqa: E402
-from fer_utils.runtime import import_keras_quietly  # noqa: E402
+from fer_utils import config, data, faces, predict  # noqa: E402
 
 SCALES = (0.9, 1.0, 1.05, 1.1, 1.15, 1.2, 1.3)  # multiples of the median scale tried by the check
 
@@ -57,8 +56,7 @@ def measure(images: np.ndarray, upscale: int) -> pd.DataFrame:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="FER2013 file or folder (default: $FER2013_DATA, then data/)")
-    parser.add_argument("--model", default=str(config.PROJECT_ROOT / "report" / "models" / "cnn_tuned.keras"))
-    parser.add_argument("--statistics", default=str(config.PROJECT_ROOT / "report" / "models" / "preprocessing.npz"))
+    parser.add_argument("--model", help="a .keras file or run folder (default: the committed model best on val)")
     parser.add_argument("--upscale", type=int, default=4)
     parser.add_argument("--limit", type=int, default=0, help="use only the first N PublicTest faces")
     args = parser.parse_args(argv)
@@ -79,23 +77,20 @@ def main(argv=None) -> int:
         f"{k} {single[k].median():.3f} [{single[k].quantile(.25):.3f}, {single[k].quantile(.75):.3f}]"
         for k in ("scale", "dx", "dy")))
 
-    import_keras_quietly()
-    import keras
-    model = keras.saving.load_model(args.model)
-    stats = preprocess.Preprocessor.load(args.statistics)
+    classifier = predict.load_classifier(args.model)
     kept = single["face"].to_numpy()
-    original = evaluation.predict_proba(model, stats.transform(images[kept]), flip=True).argmax(1)
+    original = classifier.probabilities(images[kept]).argmax(1)
     rows = [{"scale": "original 48x48 faces", "agreement": 1.0,
              "accuracy": float((original == labels[kept]).mean())}]
     for multiple in SCALES:
         trial = faces.Framing(framing.scale * multiple, framing.dx, framing.dy)
         cut = np.stack([faces.crop(placed(images[i], args.upscale), box, trial)
                         for i, box in zip(kept, single["box"])])
-        predicted = evaluation.predict_proba(model, stats.transform(cut), flip=True).argmax(1)
+        predicted = classifier.probabilities(cut).argmax(1)
         rows.append({"scale": round(trial.scale, 3), "agreement": float((predicted == original).mean()),
                      "accuracy": float((predicted == labels[kept]).mean())})
     table = pd.DataFrame(rows)
-    print(f"the CNN ({config.shown_path(args.model)}) on the {len(kept)} faces found once, cut out again "
+    print(f"the CNN ({classifier.source}) on the {len(kept)} faces found once, cut out again "
           f"(dx {framing.dx:.3f}, dy {framing.dy:.3f}):")
     print(table.round(4).to_string(index=False))
     best = table.iloc[1:].sort_values("agreement", ascending=False).iloc[0]

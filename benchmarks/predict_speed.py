@@ -15,7 +15,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-import skimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -40,7 +39,7 @@ def main(argv=None) -> int:
     parser.add_argument("--model", help="a .keras file or run folder (default: the committed model)")
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args(argv)
-    photo = faces.grey(faces.read_photo(Path(skimage.__file__).parent / "data" / "astronaut.png"))
+    photo = faces.grey(faces.read_photo(faces.sample_photo()))
     classifier = predict.load_classifier(args.model)
     rows = []
     for side in (512, 1280):

@@ -94,12 +94,10 @@ def _published_best() -> Classifier:
 
 def _run_best(run: Path) -> Classifier:
     paths = config.RunPaths(run.resolve())
-    records = [json.loads(p.read_text()) for p in sorted(paths.models.glob(f"*/{results.RESULTS_FILE}"))]
-    records = [r for r in records if r.get("model") in registry.MODELS
-               and registry.get(r["model"]).preprocessing == "report"]
+    records = {n: r for n, r in results.collect(run).items() if registry.get(n).preprocessing == "report"}
     if not records:
         raise ModelError(f"{run}: not a run folder with a trained model (no models/<name>/results.json)")
-    best = max(records, key=lambda r: r["val"]["accuracy"])["model"]
+    best = max(records, key=lambda n: records[n]["val"]["accuracy"])
     from . import train
 
     return Classifier(train.load_best(run, best), preprocess.Preprocessor.load(paths.statistics("report")),
