@@ -24,7 +24,7 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fer_utils import models, runtime, train  # noqa: E402
+from fer_utils import models, runtime  # noqa: E402
 from fer_utils.models import keras  # noqa: E402
 
 
@@ -81,7 +81,7 @@ def main() -> None:
     x = rng.uniform(-1, 1, (n, 48, 48, 1)).astype("float32")
     y = rng.integers(0, 7, n)
     project, bare, fed = models.build_cnn(augment=True), models.build_cnn(augment=False), models.build_cnn(False)
-    with train.compute_scope("bfloat16"):
+    with runtime.compute_scope("bfloat16"):
         project_bf16 = models.build_cnn(augment=True)
     bf16 = f"project, bfloat16 ({'native' if runtime.native_bfloat16() else 'emulated'})"
     fits = {

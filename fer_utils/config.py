@@ -13,7 +13,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 PARAMS_DIR = PROJECT_ROOT / "params"
 RUNS_DIR = PROJECT_ROOT / "runs"
-RUNNER_PARAMETERS = ("profile", "data_source", "run_dir")  # set by the runner, not by a profile
+RUNNER_PARAMETERS = ("profile", "data_source", "run_dir", "retrain")  # set by the runner, not by a profile
 DEFAULT_PROFILE = "quick"  # the notebooks' parameter cells hold its values
 
 
@@ -57,6 +57,23 @@ def resolve_data(data: str | os.PathLike | None) -> str:
     from .data import resolve_source
 
     return str(resolve_source(data).resolve())
+
+
+def git_commit(path: str | os.PathLike | None = None) -> str:
+    """The checkout's commit (with `path`, the last commit that changed that file), marked "+ local changes"
+    when the tree (or the file) differs from it; "unknown" outside git."""
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True, text=True).stdout.strip()
+
+    which = ["--", str(path)] if path is not None else []
+    try:
+        commit = git("log", "-1", "--format=%H", *which) if which else git("rev-parse", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no", *which)
+    except OSError:
+        return "unknown"
+    return commit + (" + local changes" if changed else "") if commit else "unknown"
 
 
 def shown_path(path: str | os.PathLike) -> str:

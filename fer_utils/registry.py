@@ -15,8 +15,7 @@ class ModelSpec:
     (models that see a centre crop of the face); `notebook` trains it and is named when its results are missing;
     `scores`: it outputs class scores (an SVM head), not probabilities; `schedule_steps`: its learning rate
     follows a schedule over the whole training, so the builder is given `total_steps` and a training asked for
-    other epochs starts afresh instead of continuing; `published`: its best model is committed with a reference
-    run (`fer-report publish`)."""
+    other epochs starts afresh instead of continuing."""
 
     name: str
     label: str
@@ -27,7 +26,6 @@ class ModelSpec:
     crops: bool = False
     scores: bool = False
     schedule_steps: bool = False
-    published: bool = False
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -65,8 +63,7 @@ def _builder(function: str, **kwargs) -> Callable:
 
 
 for _spec in (
-    ModelSpec("cnn", "CNN, augmentation", _builder("build_cnn", augment=True), "epochs_cnn", "02_cnn_training",
-              published=True),
+    ModelSpec("cnn", "CNN, augmentation", _builder("build_cnn", augment=True), "epochs_cnn", "02_cnn_training"),
     ModelSpec("cnn_noaug", "CNN, no augmentation", _builder("build_cnn", augment=False), "epochs_cnn_noaug",
               "03_augmentation_ablation"),
     ModelSpec("dnn", "DNN", _builder("build_dnn"), "epochs_dnn", "04_dnn"),
@@ -75,6 +72,6 @@ for _spec in (
     ModelSpec("dlsvm_softmax", "DLSVM, softmax head", _builder("build_dlsvm", head="softmax"), "epochs_dlsvm",
               "08_dlsvm", preprocessing="tang", crops=True),
     ModelSpec("cnn_tuned", "CNN, tuned recipe", _builder("build_cnn_tuned"), "epochs_cnn_tuned",
-              "09_beyond_the_report", schedule_steps=True, published=True),
+              "09_beyond_the_report", schedule_steps=True),
 ):
     register(_spec)

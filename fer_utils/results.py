@@ -34,12 +34,13 @@ def anchor(key: str) -> float:
 
 
 def record(name: str, *, trainable_parameters: int, epochs: int, best_epoch: int, training_seconds: float,
-           splits: dict[str, dict]) -> dict:
-    """One model's results: size, epochs, the best epoch on val, training time, and per split the evaluation of
+           splits: dict[str, dict], training: dict | None = None) -> dict:
+    """One model's results: size, epochs, the best epoch on val, training time, the settings it was trained with
+    as the profile declared them (`fer_utils.reference.settings`), and per split the evaluation of
     `fer_utils.evaluation.evaluate` (accuracy, flip_accuracy, per_class, and crops, crop_accuracy where used)."""
     return {"model": name, "label": registry.get(name).label, "trainable_parameters": int(trainable_parameters),
             "epochs": int(epochs), "best_epoch": int(best_epoch), "training_seconds": round(float(training_seconds), 1),
-            **splits}
+            **({"training": training} if training is not None else {}), **splits}
 
 
 def write(folder: str | os.PathLike, results: dict) -> Path:

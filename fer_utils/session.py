@@ -20,7 +20,8 @@ class Run:
         missing = [k for k in ("profile", "run_dir", "seed") if k not in params]
         if missing:
             raise ValueError(f"the parameters cell sets no {', '.join(missing)}")
-        self.params = {"data_source": None, "train_limit": 0, "eval_limit": 0, **COMPUTE_DEFAULTS, **params}
+        self.params = {"data_source": None, "retrain": False, "train_limit": 0, "eval_limit": 0, **COMPUTE_DEFAULTS,
+                       **params}
         self.profile, self.seed = self.params["profile"], self.params["seed"]
         self.paths = config.RunPaths(Path(self.params["run_dir"]).expanduser().resolve())
         for folder in (self.paths.root, self.paths.figures, self.paths.models):
@@ -65,7 +66,8 @@ class Run:
 
     def train(self, name: str, test_crops: int = 10, epochs: int | None = None):
         """Train `name` to the epochs its parameter says (or resume, or load a finished training: a notebook
-        opened on a finished run loads it) and evaluate it (models with crops over `test_crops` views too);
+        opened on a finished run loads it; or, unless the `retrain` parameter, start from the reference run's
+        training when its settings are these) and evaluate it (models with crops over `test_crops` views too);
         returns (Trained, results)."""
         from .train import train_and_evaluate
 
@@ -77,7 +79,7 @@ class Run:
                                   train_limit=p["train_limit"], eval_limit=p["eval_limit"],
                                   test_crops=test_crops, mixed_precision=config.precision_of(p, name),
                                   jit_compile=p["jit_compile"], distribute=p["distribute"],
-                                  steps_per_execution=p["steps_per_execution"])
+                                  steps_per_execution=p["steps_per_execution"], retrain=bool(p["retrain"]))
 
     def model(self, name: str):
         """The best-on-val model of `name` trained in this run (an error naming its notebook if it is not)."""

@@ -1,13 +1,12 @@
 """Resumable training of the registry's models and their evaluation. Each epoch writes a checkpoint and a
 history row atomically, so a killed run resumes after its last finished epoch; the best epoch on val is kept.
 
-    python -m fer_utils.train MODEL --profile P [--data PATH] [--run-dir DIR] [--epochs N] [--test-crops N]
+    python -m fer_utils.train MODEL --profile P [--data PATH] [--run-dir DIR] [--epochs N] [--retrain] [--test-crops N]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
@@ -19,18 +18,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import atomic, config, data, evaluation, preprocess, progress, registry, results, runtime
+from . import atomic, config, data, evaluation, preprocess, progress, reference, registry, results, runtime, speed
+from .history import (HISTORY_COLUMNS, TrainingMismatch, best_epoch_of, best_model, checkpoint, epoch_of,
+                      read_history)
 from .models import keras, trainable_parameters
 
 log = logging.getLogger(__name__)
 
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 PROGRESS_EVERY = 5.0  # seconds between progress updates within an epoch
-PRECISIONS = {False: "float32", True: "mixed_float16", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
-
-
-class TrainingMismatch(RuntimeError):
-    """A training folder whose history is not one this engine wrote."""
 
 
 @dataclass
@@ -54,8 +49,8 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
     """Train registered model `name` to `epochs` in `folder`, resuming after the last finished epoch there; a
     finished training is loaded, not redone. If `identity` (data, limits...), batch size, seed or precision
     differ from the folder's earlier run, that run is moved aside and training starts afresh. `mixed_precision`,
-    `jit_compile` (XLA: True, False or Keras' "auto") and `distribute` ("none" or "data_parallel" over every
-    device of the backend) choose how the model computes, as in `compute_scope`; `steps_per_execution` batches
+    `jit_compile` (XLA: True, False or "auto", never XLA under TensorFlow on a CPU) and `distribute` ("none" or "data_parallel" over every
+    device of the backend) choose how the model computes, as in `runtime.compute_scope`; `steps_per_execution` batches
     run per call into the device (more saves an accelerator's per-step overhead; the history stays the same).
     Validation runs in batches of at least `evaluation.EVAL_BATCH`."""
     spec = registry.get(name)
@@ -67,7 +62,7 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
     folder.mkdir(parents=True, exist_ok=True)
     settings = {"model": name, "batch_size": batch_size, "seed": seed, "n_train": int(len(y_train)),
                 "n_val": int(len(y_val)), **(identity or {})}
-    mixed_precision = resolved_precision(mixed_precision)
+    mixed_precision = runtime.resolved_precision(mixed_precision)
     if mixed_precision:
         settings["mixed_precision"] = "bfloat16" if mixed_precision == "bfloat16" else True
     if spec.schedule_steps:  # the learning rate's schedule spans exactly this many epochs
@@ -75,23 +70,30 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
     _check_settings(folder, settings)
     history = read_history(folder)
     done = len(history)
+    if 0 < done < epochs and not checkpoint(folder, done).exists():  # a reference run's training: no optimizer state
+        reference.set_aside(folder, f"no checkpoint of epoch {done} to continue from to {epochs} epochs; training "
+                                    f"afresh")
+        folder.mkdir()
+        atomic.write_json(folder / "config.json", settings)
+        history, done = read_history(folder), 0
     _drop_uncommitted(folder, done)
     if done >= epochs:
         log.info("%s: already trained for %d epochs (asked %d); loading it", name, done, epochs)
     else:
-        with compute_scope(mixed_precision, distribute) as replicas:
+        with runtime.compute_scope(mixed_precision, distribute) as replicas:
             if done:
                 # A fresh, reproducible random stream for the remaining epochs: re-seeding with `seed` would replay
                 # the first epochs' shuffles, augmentations and dropout masks, which the model has already seen.
                 keras.utils.set_random_seed(seed + done)
-                model = keras.models.load_model(_checkpoint(folder, done))
+                model = keras.models.load_model(checkpoint(folder, done))
                 log.info("%s: resuming after epoch %d of %d", name, done, epochs)
             else:
                 keras.utils.set_random_seed(seed)
                 steps = {"total_steps": epochs * -(-len(y_train) // batch_size)} if spec.schedule_steps else {}
                 model = spec.build(seed, **steps)
-            if jit_compile != "auto":
-                model.jit_compile = bool(jit_compile)
+            jit = runtime.resolved_jit_compile(jit_compile)
+            if jit != "auto":
+                model.jit_compile = jit
             model.steps_per_execution = steps_per_execution
             if replicas > 1:
                 log.info("%s: data-parallel over %d devices", name, replicas)
@@ -100,57 +102,8 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
                       callbacks=[EpochCommit(name, folder, epochs, history)])
         history = read_history(folder)
     best_epoch = best_epoch_of(history)
-    model = keras.models.load_model(_best(folder, best_epoch), compile=False)
+    model = keras.models.load_model(best_model(folder, best_epoch), compile=False)
     return Trained(name, model, history, best_epoch, folder)
-
-
-def resolved_precision(mixed_precision: bool | str):
-    """`mixed_precision` with "auto" decided for this machine: "bfloat16" where the backend's device computes
-    it natively (`runtime.native_bfloat16`), else False (float32)."""
-    if mixed_precision == "auto":
-        chosen = "bfloat16" if runtime.native_bfloat16() else False
-        log.info("mixed precision auto: %s", chosen or "float32")
-        return chosen
-    return mixed_precision
-
-
-@contextlib.contextmanager
-def compute_scope(mixed_precision: bool | str = False, distribute: str = "none"):
-    """Build and train inside this: with `mixed_precision` float16 (True or "float16", GPUs) or "bfloat16" (GPUs
-    and CPUs with AVX-512 BF16) compute with float32 weights, and with `distribute="data_parallel"` each batch
-    split over every device of the backend (Keras' DataParallel distribution on JAX, MirroredStrategy on
-    TensorFlow). Yields the number of replicas."""
-    if distribute not in ("none", "data_parallel"):
-        raise ValueError(f"distribute must be 'none' or 'data_parallel', got {distribute!r}")
-    mixed_precision = resolved_precision(mixed_precision)
-    if mixed_precision not in PRECISIONS:
-        raise ValueError(f"mixed_precision must be false, true, 'float16', 'bfloat16' or 'auto', "
-                         f"got {mixed_precision!r}")
-    policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(PRECISIONS[mixed_precision])
-    backend = keras.backend.backend()
-    try:
-        if distribute == "none":
-            yield 1
-        elif backend == "jax":
-            previous = keras.distribution.distribution()
-            devices = keras.distribution.list_devices()
-            keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
-            try:
-                yield len(devices)
-            finally:
-                keras.distribution.set_distribution(previous)
-        elif backend == "tensorflow":
-            import tensorflow as tf
-
-            devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-            strategy = tf.distribute.MirroredStrategy([d.name for d in devices])
-            with strategy.scope():
-                yield strategy.num_replicas_in_sync
-        else:
-            raise ValueError(f"data-parallel training needs the jax or tensorflow backend, not {backend}")
-    finally:
-        keras.config.set_dtype_policy(policy)
 
 
 class EpochCommit(keras.callbacks.Callback):
@@ -180,9 +133,9 @@ class EpochCommit(keras.callbacks.Callback):
                "lr": float(np.asarray(self.model.optimizer.learning_rate)),
                "seconds": time.perf_counter() - self.start}
         history = self.history
-        _save_model(self.model, _checkpoint(self.folder, number))
+        _save_model(self.model, checkpoint(self.folder, number))
         if history.empty or row["val_accuracy"] > history["val_accuracy"].max():
-            _save_model(self.model, _best(self.folder, number), include_optimizer=False)
+            _save_model(self.model, best_model(self.folder, number), include_optimizer=False)
         history = pd.concat([history, pd.DataFrame([row])], ignore_index=True)
         atomic.write_text(self.folder / "history.csv", history.to_csv(index=False))  # the commit point
         _drop_superseded(self.folder, history)
@@ -200,22 +153,6 @@ class EpochCommit(keras.callbacks.Callback):
             "val_accuracy": float(h["val_accuracy"].iloc[-1]) if len(h) else None,
             "started": self.started, "epochs_this_run": len(h) - self.first, "updated": time.time()})
         self.shown = time.time()
-
-
-def read_history(folder: str | os.PathLike) -> pd.DataFrame:
-    """The history CSV of a training folder (empty if none), checked to hold epochs 1..n once each."""
-    path = Path(folder) / "history.csv"
-    if not path.exists():
-        return pd.DataFrame(columns=list(HISTORY_COLUMNS))
-    history = pd.read_csv(path)
-    if list(history.columns) != list(HISTORY_COLUMNS) or list(history["epoch"]) != list(range(1, len(history) + 1)):
-        raise TrainingMismatch(f"{path}: not a history of epochs 1..n with columns {', '.join(HISTORY_COLUMNS)}")
-    return history
-
-
-def best_epoch_of(history: pd.DataFrame) -> int:
-    """The epoch with the highest val accuracy (the first of equals)."""
-    return int(history.loc[history["val_accuracy"].idxmax(), "epoch"])
 
 
 def overfitting_onset(history: pd.DataFrame) -> int | None:
@@ -253,24 +190,12 @@ def _check_settings(folder: Path, settings: dict) -> None:
     atomic.write_json(path, settings)
 
 
-def _checkpoint(folder: Path, epoch: int) -> Path:
-    return folder / f"checkpoint-epoch{epoch:04d}.keras"
-
-
-def _best(folder: Path, epoch: int) -> Path:
-    return folder / f"best-epoch{epoch:04d}.keras"
-
-
-def _epoch_of(path: Path) -> int:
-    return int(path.stem.rsplit("epoch", 1)[1])
-
-
 def _drop_uncommitted(folder: Path, done: int) -> None:
     """Remove what an epoch in flight left when a run was killed: partial files, and models of epochs that the
     history does not hold."""
     atomic.remove_partials(folder)
     for path in [*folder.glob("checkpoint-epoch*.keras"), *folder.glob("best-epoch*.keras")]:
-        if _epoch_of(path) > done:
+        if epoch_of(path) > done:
             path.unlink()
 
 
@@ -278,10 +203,10 @@ def _drop_superseded(folder: Path, history: pd.DataFrame) -> None:
     """Keep only the last checkpoint and the best epoch's model."""
     last, best = int(history["epoch"].iloc[-1]), best_epoch_of(history)
     for path in folder.glob("checkpoint-epoch*.keras"):
-        if _epoch_of(path) != last:
+        if epoch_of(path) != last:
             path.unlink()
     for path in folder.glob("best-epoch*.keras"):
-        if _epoch_of(path) != best:
+        if epoch_of(path) != best:
             path.unlink()
 
 
@@ -303,7 +228,7 @@ def load_history(run_dir: str | os.PathLike, name: str) -> pd.DataFrame:
 def load_best(run_dir: str | os.PathLike, name: str):
     """The best-on-val model of `name` in a run (for inference); an error naming its notebook if missing."""
     folder = _trained_folder(run_dir, name)
-    return keras.models.load_model(_best(folder, best_epoch_of(read_history(folder))), compile=False)
+    return keras.models.load_model(best_model(folder, best_epoch_of(read_history(folder))), compile=False)
 
 
 def _trained_folder(run_dir, name: str) -> Path:
@@ -317,12 +242,21 @@ def _trained_folder(run_dir, name: str) -> Path:
 def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], run_dir: str | os.PathLike, *,
                        epochs: int, batch_size: int, seed: int, train_limit: int, eval_limit: int,
                        test_crops: int = len(evaluation.VIEWS), mixed_precision: bool = False, jit_compile="auto",
-                       distribute: str = "none", steps_per_execution: int = 1) -> tuple[Trained, dict]:
+                       distribute: str = "none", steps_per_execution: int = 1,
+                       retrain: bool = False, before_training=None) -> tuple[Trained, dict]:
     """Train (or resume, or load) `name` in the run's models/<name> on `fer`'s faces preprocessed as `x` (split ->
     array), evaluate it on val and test (models with crops also over `test_crops` views) and write its results
-    (`fer_utils.results`) beside it. The compute options go to `train_model`."""
+    (`fer_utils.results`) beside it. Where a reference run holds this very training (`fer_utils.reference`), it
+    is copied in and loaded instead of trained, unless `retrain`; `before_training(done)` is called when epochs
+    are about to be trained (after `done` finished ones). The compute options go to `train_model`."""
     spec = registry.get(name)
     folder = config.RunPaths(Path(run_dir).expanduser().resolve()).model(name)
+    wanted = reference.settings(name, data_sha256=data.sha256(fer.source), epochs=epochs, batch_size=batch_size,
+                                seed=seed, train_limit=train_limit, eval_limit=eval_limit, precision=mixed_precision)
+    if reference.start_from(name, wanted, run_dir, fer.train.images, retrain=retrain) is None and before_training:
+        done = len(read_history(folder))
+        if done < epochs:
+            before_training(done)
     identity = {"data": str(fer.source), "train_limit": train_limit, "eval_limit": eval_limit}
     trained = train_model(name, x["train"], fer.train.labels, x["val"], fer.val.labels, folder=folder,
                           epochs=epochs, batch_size=batch_size, seed=seed, identity=identity,
@@ -333,7 +267,7 @@ def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], r
               for split in ("val", "test") if split in x}
     record = results.record(name, trainable_parameters=trainable_parameters(trained.model),
                             epochs=len(trained.history), best_epoch=trained.best_epoch,
-                            training_seconds=trained.history["seconds"].sum(), splits=splits)
+                            training_seconds=trained.history["seconds"].sum(), training=wanted, splits=splits)
     results.write(folder, record)
     return trained, record
 
@@ -353,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", help="FER2013 file or folder (default: $FER2013_DATA, then data/)")
     parser.add_argument("--run-dir", help="run folder (default: runs/<profile>); the notebooks read it")
     parser.add_argument("--epochs", type=int, help="train to this many epochs instead of the profile's")
+    parser.add_argument("--retrain", action="store_true",
+                        help="train here even where the committed reference run holds this training")
     parser.add_argument("--test-crops", type=int, default=len(evaluation.VIEWS),
                         help=f"models with crops: test views averaged, 1-{len(evaluation.VIEWS)} "
                              f"(default {len(evaluation.VIEWS)})")
@@ -369,12 +305,23 @@ def main(argv: list[str] | None = None) -> int:
         runtime.seed_everything(params["seed"])
         fer = data.limit(data.load_fer2013(config.resolve_data(args.data)), params["train_limit"],
                          params["eval_limit"], params["seed"])
+        epochs = args.epochs or params[spec.epochs_key]
+
+        def estimate(done: int) -> None:
+            sizes = {"n_train": len(fer.train), "n_val": len(fer.val)}
+            mine = speed.training_seconds(args.model, epochs=epochs, batch_size=params["batch_size"], done=done,
+                                          precision=config.precision_of(params, args.model), **sizes)
+            whole = sum(speed.profile_seconds(params, **sizes).values())
+            print(f"{args.model} on this machine: about {speed.about(mine)} for epochs {done + 1}-{epochs}; every "
+                  f"training of {args.profile} from scratch: about {speed.about(whole)}", flush=True)
+
         _, record = train_and_evaluate(
             args.model, fer, prepared(fer, spec.preprocessing, run_dir), run_dir,
-            epochs=args.epochs or params[spec.epochs_key], batch_size=params["batch_size"], seed=params["seed"],
+            epochs=epochs, batch_size=params["batch_size"], seed=params["seed"],
             train_limit=params["train_limit"], eval_limit=params["eval_limit"], test_crops=args.test_crops,
             mixed_precision=config.precision_of(params, args.model), jit_compile=params["jit_compile"],
-            distribute=params["distribute"], steps_per_execution=params["steps_per_execution"])
+            distribute=params["distribute"], steps_per_execution=params["steps_per_execution"],
+            retrain=args.retrain, before_training=estimate)
     except (config.SeriesError, TrainingMismatch, FileNotFoundError, ValueError, KeyError) as e:
         print(f"fer_utils.train: {e}", file=sys.stderr)
         return 1

@@ -203,12 +203,12 @@ def test_auto_precision_is_bfloat16_only_where_the_device_has_it(monkeypatch):
 
     for native, expected, policy in ((True, "bfloat16", "mixed_bfloat16"), (False, False, "float32")):
         monkeypatch.setattr(runtime, "native_bfloat16", lambda native=native: native)
-        assert train.resolved_precision("auto") == expected
-        with train.compute_scope("auto"):
+        assert runtime.resolved_precision("auto") == expected
+        with runtime.compute_scope("auto"):
             assert train.keras.config.dtype_policy().name == policy
-    assert train.resolved_precision("float16") == "float16" and train.resolved_precision(False) is False
+    assert runtime.resolved_precision("float16") == "float16" and runtime.resolved_precision(False) is False
     with pytest.raises(ValueError, match="'bfloat16' or 'auto', got 'bf16'"):
-        with train.compute_scope("bf16"):
+        with runtime.compute_scope("bf16"):
             pass
     profile = {"mixed_precision": False, "mixed_precision_cnn_tuned": "auto"}
     assert config.precision_of(profile, "cnn_tuned") == "auto" and config.precision_of(profile, "cnn") is False
@@ -222,10 +222,10 @@ if os.environ["KERAS_BACKEND"] == "tensorflow":
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import numpy as np
-from fer_utils import train
+from fer_utils import runtime, train
 x = np.random.default_rng(0).uniform(-1, 1, (64, 48, 48, 1)).astype("float32")
 y = np.arange(64) % 7
-with train.compute_scope(distribute="data_parallel") as replicas:
+with runtime.compute_scope(distribute="data_parallel") as replicas:
     pass
 t = train.train_model("dnn", x[:48], y[:48], x[48:], y[48:], folder=sys.argv[1], epochs=2, batch_size=16, seed=1,
                       distribute="data_parallel")

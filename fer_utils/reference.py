@@ -1,0 +1,246 @@
+"""The committed reference runs (report/, and report/full when one is published): which of their trainings a run
+may start from instead of training, copying one into a run folder, and the compact form their models are kept in.
+
+A training is the reference's when its settings as the profile declares them (data SHA-256, epochs, batch size,
+seed, limits, precision) equal those its results record states under "training".
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import atomic, config, preprocess, registry, results
+from .history import TrainingMismatch, best_epoch_of, best_model, history_csv, read_history
+
+log = logging.getLogger(__name__)
+
+REFERENCE_RUNS = ("report", "report/full")  # folders of the project that hold a reference run
+MARKER = "reference.json"  # in a run's training folder that was copied from a reference run
+WEIGHTS = "model.weights.h5"  # the weights inside a .keras archive
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One committed training: its reference run's folder, its results record, and its files."""
+
+    name: str
+    folder: Path
+    record: dict
+
+    @property
+    def model(self) -> Path:
+        return self.folder / "models" / f"{self.name}.keras"
+
+    @property
+    def history(self) -> Path:
+        return self.folder / "histories" / f"{self.name}.csv"
+
+    @property
+    def statistics(self) -> Path:
+        return config.RunPaths(self.folder).statistics(registry.get(self.name).preprocessing)
+
+    def describe(self) -> dict:
+        """What a run records of where its training came from."""
+        return {"reference": config.shown_path(self.folder), "model": config.shown_path(self.model),
+                "git_commit": config.git_commit(self.model), "training": self.record["training"]}
+
+
+def settings(name: str, *, data_sha256: str, epochs: int, batch_size: int, seed: int, train_limit: int,
+             eval_limit: int, precision) -> dict:
+    """The settings that decide whether a training of `name` is a reference's: as the profile declares them
+    (precision "auto" stays "auto", whatever it resolves to on this machine)."""
+    registry.get(name)
+    return {"data_sha256": data_sha256, "epochs": int(epochs), "batch_size": int(batch_size), "seed": int(seed),
+            "train_limit": int(train_limit), "eval_limit": int(eval_limit), "precision": precision}
+
+
+def profile_settings(params: dict, name: str, data_sha256: str) -> dict:
+    """`settings` of `name` as profile `params` declares them."""
+    return settings(name, data_sha256=data_sha256, epochs=params[registry.get(name).epochs_key],
+                    batch_size=params["batch_size"], seed=params["seed"], train_limit=params.get("train_limit", 0),
+                    eval_limit=params.get("eval_limit", 0), precision=config.precision_of(params, name))
+
+
+def data_hashes() -> set[str]:
+    """The SHA-256 of every data set the reference runs' trainings were trained on."""
+    found = set()
+    for folder in REFERENCE_RUNS:
+        try:
+            models = json.loads((config.PROJECT_ROOT / folder / results.RESULTS_FILE).read_text())["models"]
+        except (OSError, ValueError, KeyError):
+            continue
+        found |= {r["training"]["data_sha256"] for r in models.values() if "training" in r}
+    return found
+
+
+def find(name: str, wanted: dict) -> Reference | None:
+    """The committed training of `name` whose settings are `wanted`, in the first reference run that has one."""
+    for folder in REFERENCE_RUNS:
+        path = config.PROJECT_ROOT / folder / results.RESULTS_FILE
+        try:
+            record = json.loads(path.read_text())["models"].get(name)
+        except (OSError, ValueError, KeyError, AttributeError):
+            continue
+        if record and record.get("training") == wanted:
+            return Reference(name, config.PROJECT_ROOT / folder, record)
+    return None
+
+
+def problem(ref: Reference, train_images: np.ndarray) -> str | None:
+    """Why `ref`'s files cannot stand in for a training on these training faces (missing, truncated, fitted on
+    other faces), or None when they can."""
+    for path in (ref.model, ref.history, ref.statistics):
+        if not path.is_file():
+            return f"{config.shown_path(path)} is missing"
+    try:
+        with zipfile.ZipFile(ref.model) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError):
+        damaged = ref.model.name
+    if damaged is not None:
+        return f"{config.shown_path(ref.model)} is damaged or truncated"
+    try:
+        history = history_csv(ref.history)
+    except TrainingMismatch as e:
+        return str(e)
+    if len(history) != ref.record["epochs"] or best_epoch_of(history) != ref.record["best_epoch"]:
+        return (f"{config.shown_path(ref.history)} holds {len(history)} epochs, best {best_epoch_of(history)}; its "
+                f"results state {ref.record['epochs']}, best {ref.record['best_epoch']}")
+    try:
+        stats = preprocess.KINDS[registry.get(ref.name).preprocessing].load(ref.statistics)
+    except (OSError, ValueError) as e:
+        return f"{config.shown_path(ref.statistics)}: {e}"
+    if stats.fitted_on != preprocess.fingerprint(train_images):
+        return f"{config.shown_path(ref.statistics)} was fitted on other training faces than this data's"
+    return None
+
+
+def adopt(ref: Reference, run_root: str | os.PathLike, train_images: np.ndarray) -> bool:
+    """Copy `ref` into the run's models/<name> (its history, its best model and a MARKER saying where it came
+    from) and its preprocessing statistics into the run when the run has none, so that the training finds it
+    finished and loads it. A training folder already there is moved aside. False, with one line logged, when
+    `ref`'s files cannot stand in for the training or the run's saved statistics differ from its; nothing is
+    left half-copied."""
+    paths = config.RunPaths(Path(run_root).expanduser().resolve())
+    reason = problem(ref, train_images)
+    kind = registry.get(ref.name).preprocessing
+    if reason is None and paths.statistics(kind).exists():
+        if not preprocess.same_statistics(paths.statistics(kind), ref.statistics):
+            reason = f"the run's {paths.statistics(kind).name} differs from {config.shown_path(ref.statistics)}"
+    if reason:
+        log.warning("%s: not taken from the reference run (%s); training it here", ref.name, reason)
+        return False
+    paths.models.mkdir(parents=True, exist_ok=True)
+    if not paths.statistics(kind).exists():
+        atomic.write_bytes(paths.statistics(kind), ref.statistics.read_bytes())
+    target = paths.model(ref.name)
+    with _scratch(paths.models, ref.name) as staged:
+        shutil.copyfile(ref.history, staged / "history.csv")
+        shutil.copyfile(ref.model, best_model(staged, ref.record["best_epoch"]))
+        atomic.write_json(staged / MARKER, ref.describe())
+        if target.exists():
+            set_aside(target, "its unfinished training makes way for the reference run's")
+        os.replace(staged, target)
+    log.info("%s: the reference run's training (%s), not trained here; --retrain trains it here", ref.name,
+             config.shown_path(ref.model))
+    return True
+
+
+def start_from(name: str, wanted: dict, run_root: str | os.PathLike, train_images: np.ndarray,
+               retrain: bool = False) -> dict | None:
+    """Where the run's training of `name` (with `settings` `wanted`) starts. A training copied from a reference
+    run stays only for the same settings and without `retrain`; otherwise it is moved aside. Then, unless
+    `retrain` or the run has finished this training itself, the reference's training with these settings is
+    copied in (`adopt`). Returns the MARKER of the reference training the run holds now, or None: the run
+    trains, resumes or loads its own."""
+    folder = config.RunPaths(Path(run_root).expanduser().resolve()).model(name)
+    marker = adopted(folder)
+    if marker is not None:
+        if marker.get("training") == wanted and not retrain:
+            return marker
+        set_aside(folder, "--retrain: trained here instead" if retrain else "copied from a reference run for other "
+                                                                             "settings")
+    if retrain or len(read_history(folder)) >= wanted["epochs"]:
+        return None
+    ref = find(name, wanted)
+    return adopted(folder) if ref is not None and adopt(ref, run_root, train_images) else None
+
+
+def adopted(folder: str | os.PathLike) -> dict | None:
+    """The MARKER of a training folder copied from a reference run, or None for a training done here."""
+    path = Path(folder) / MARKER
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def set_aside(folder: Path, why: str) -> Path:
+    """Move a training folder aside (kept, never mixed with a new training) and return where it went."""
+    aside = folder.with_name(f"{folder.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}")
+    os.replace(folder, aside)
+    log.info("%s: %s; moved to %s", folder.name, why, aside.name)
+    return aside
+
+
+class _scratch:
+    """A partial folder beside `parent`'s contents, removed on exit unless it was renamed into place."""
+
+    def __init__(self, parent: Path, name: str = "scratch"):
+        self.path = parent / f"{atomic.PARTIAL_PREFIX}{uuid.uuid4().hex[:8]}-{name}"
+
+    def __enter__(self) -> Path:
+        self.path.mkdir(parents=True)
+        return self.path
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.path, ignore_errors=True)
+        return False
+
+
+def save_compact(model, path: str | os.PathLike) -> Path:
+    """Save a Keras model as a .keras archive whose float32 weights are stored as float16 and compressed (about
+    a third of the size). Keras loads it as it is, into float32 weights; a weight float16 cannot hold (overflow)
+    stays float32."""
+    import h5py
+
+    path = Path(path)
+    with _scratch(path.parent) as folder:
+        plain = folder / "model.keras"
+        model.save(plain)
+        with zipfile.ZipFile(plain) as archive:
+            members = {name: archive.read(name) for name in archive.namelist()}
+        compact = io.BytesIO()
+        with h5py.File(io.BytesIO(members[WEIGHTS]), "r") as source, h5py.File(compact, "w") as target:
+            _copy_as_float16(source, target)
+        members[WEIGHTS] = compact.getvalue()
+        with atomic.atomic_path(path) as partial:
+            with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+                for name, blob in members.items():
+                    archive.writestr(name, blob)
+    return path
+
+
+def _copy_as_float16(source, target) -> None:
+    import h5py
+
+    target.attrs.update(source.attrs)
+
+    def copy(name, item):
+        if isinstance(item, h5py.Group):
+            target.require_group(name).attrs.update(item.attrs)
+            return
+        values = item[()]
+        if values.dtype == np.float32 and np.isfinite(values.astype(np.float16)).all():
+            values = values.astype(np.float16)
+        target.create_dataset(name, data=values).attrs.update(item.attrs)
+
+    source.visititems(copy)

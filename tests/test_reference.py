@@ -1,0 +1,177 @@
+"""Starting from a reference run: a training with the reference's settings is copied in and loaded, not trained;
+--retrain, other settings and unusable reference files train here; the compact model form; the expected time
+printed before a training; the CPU kernels chosen (oneDNN on, no XLA under TensorFlow on a CPU)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("keras")
+
+import fer_utils  # noqa: E402
+from fer_utils import data, history, reference, runtime, speed, train  # noqa: E402
+from tests import fer_files as ff  # noqa: E402
+
+SETTINGS = {"epochs": 2, "batch_size": 16, "seed": 1, "train_limit": 0, "eval_limit": 0}
+
+
+@pytest.fixture
+def faces(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER2013_CACHE", str(tmp_path / "cache"))
+    source = ff.write_fer2013_csv(tmp_path / "fer2013.csv", *ff.make_faces(per_usage_class=4))
+    return data.load_fer2013(source)
+
+
+def run_training(fer, run, **kw):
+    """The DNN trained (or loaded) in run folder `run` as the notebooks do; returns (record, epochs trained)."""
+    calls = []
+    _, record = train.train_and_evaluate("dnn", fer, train.prepared(fer, "report", run), run,
+                                         **{**SETTINGS, **kw}, before_training=calls.append)
+    return record, calls
+
+
+@pytest.fixture
+def committed(faces, tmp_path, monkeypatch):
+    """A reference run holding a 2-epoch DNN trained on `faces`, laid out as `fer-report publish` lays it."""
+    record, _ = run_training(faces, tmp_path / "there")
+    folder = tmp_path / "project" / "report"
+    (folder / "histories").mkdir(parents=True)
+    shutil.copyfile(tmp_path / "there" / "models" / "dnn" / "history.csv", folder / "histories" / "dnn.csv")
+    reference.save_compact(train.load_best(tmp_path / "there", "dnn"), folder / "models" / "dnn.keras")
+    shutil.copyfile(tmp_path / "there" / "models" / "preprocessing.npz", folder / "models" / "preprocessing.npz")
+    (folder / "results.json").write_text(json.dumps({"models": {"dnn": record}}))
+    monkeypatch.setattr(reference, "REFERENCE_RUNS", (str(folder),))
+    return folder
+
+
+def test_a_run_with_the_references_settings_loads_its_training(faces, committed, tmp_path):
+    record, trained = run_training(faces, tmp_path / "here")
+    folder = tmp_path / "here" / "models" / "dnn"
+    assert trained == [] and not list(folder.glob("checkpoint-*"))  # nothing was trained
+    assert history.read_history(folder).equals(history.history_csv(committed / "histories" / "dnn.csv"))
+    marker = reference.adopted(folder)
+    assert marker["training"] == record["training"] and marker["model"].endswith("models/dnn.keras")
+    assert record["training"]["data_sha256"] == data.sha256(faces.source) and record["epochs"] == 2
+    again, trained = run_training(faces, tmp_path / "here")  # a second run loads the same
+    assert trained == [] and again["val"] == record["val"]
+
+
+def test_retrain_moves_the_reference_training_aside_and_trains_here(faces, committed, tmp_path):
+    run_training(faces, tmp_path / "here")
+    record, trained = run_training(faces, tmp_path / "here", retrain=True)
+    models = tmp_path / "here" / "models"
+    assert trained == [0] and reference.adopted(models / "dnn") is None
+    aside = list(models.glob("dnn.replaced-*"))
+    assert len(aside) == 1 and reference.adopted(aside[0]) is not None
+    _, trained = run_training(faces, tmp_path / "here", retrain=True)  # trained here: loaded, not redone
+    assert trained == []
+
+
+def test_other_settings_train_here_and_a_copied_training_is_not_continued(faces, committed, tmp_path):
+    run_training(faces, tmp_path / "here")
+    record, trained = run_training(faces, tmp_path / "here", epochs=3)  # no optimizer state to continue from
+    assert trained == [0] and record["epochs"] == 3 and reference.adopted(tmp_path / "here" / "models" / "dnn") is None
+    _, trained = run_training(faces, tmp_path / "other", seed=2)
+    assert trained == [0]
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def other_statistics(path):
+    np.savez(path, mean=np.zeros((48, 48), np.float32), scale=np.float32(1), fitted_on=np.array("0123456789abcdef"))
+
+
+@pytest.mark.parametrize("damage, named", [
+    (lambda ref: (ref / "models" / "dnn.keras").unlink(), "dnn.keras is missing"),
+    (lambda ref: truncate(ref / "models" / "dnn.keras"), "dnn.keras is damaged or truncated"),
+    (lambda ref: (ref / "histories" / "dnn.csv").write_text("epoch,loss\n3,1\n"), "dnn.csv: not a history"),
+    (lambda ref: other_statistics(ref / "models" / "preprocessing.npz"), "fitted on other training faces"),
+], ids=["missing", "truncated", "history", "other-faces"])
+def test_unusable_reference_files_are_named_and_the_training_runs(faces, committed, tmp_path, caplog, damage, named):
+    damage(committed)
+    with caplog.at_level(logging.WARNING, logger="fer_utils.reference"):
+        record, trained = run_training(faces, tmp_path / "here")
+    lines = [r.getMessage() for r in caplog.records if r.name == "fer_utils.reference"]
+    assert len(lines) == 1 and named in lines[0] and "training it here" in lines[0]
+    models = tmp_path / "here" / "models"
+    assert trained == [0] and record["epochs"] == 2 and reference.adopted(models / "dnn") is None
+    assert not [p for p in models.rglob("*") if p.name.startswith(".partial-")]  # nothing half-copied
+
+
+def test_the_compact_form_is_smaller_and_loads_as_float32(tmp_path):
+    from fer_utils import models
+
+    net = models.build_dnn(seed=0)
+    net.save(tmp_path / "plain.keras")
+    reference.save_compact(net, tmp_path / "compact.keras")
+    assert (tmp_path / "compact.keras").stat().st_size < 0.6 * (tmp_path / "plain.keras").stat().st_size
+    loaded = models.keras.models.load_model(tmp_path / "compact.keras", compile=False)
+    for mine, theirs in zip(net.get_weights(), loaded.get_weights()):
+        assert theirs.dtype == np.float32
+        np.testing.assert_allclose(theirs, mine.astype(np.float16).astype(np.float32))
+    x = np.random.default_rng(0).uniform(-1, 1, (8, 48, 48, 1)).astype(np.float32)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), net.predict(x, verbose=0), atol=1e-2)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".partial-")]
+
+
+def test_the_training_cli_prints_the_expected_time_before_training(faces, tmp_path, monkeypatch, capsys):
+    measured = []
+    monkeypatch.setattr(speed, "_measure", lambda *a: measured.append(a) or {"train": 1000.0, "predict": 5000.0})
+    argv = ["dnn", "--profile", "smoke", "--data", str(faces.source), "--run-dir", str(tmp_path / "run"),
+            "--epochs", "2"]
+    assert train.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "dnn on this machine: about under a minute for epochs 1-2; every training of smoke from scratch: about" in out
+    assert out.index("on this machine") < out.index("dnn: 2 epochs")  # before the training's own summary line
+    assert len(measured) == len({speed.network(n) for n in speed.registry.MODELS})  # each network timed once
+    assert train.main(argv) == 0 and "on this machine" not in capsys.readouterr().out  # nothing left to train
+
+
+def test_speeds_are_measured_once_per_machine(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER2013_CACHE", str(tmp_path))
+    cache = tmp_path / speed.SPEED_FILE
+    first = speed.images_per_second("dnn", 16, cache=cache)
+    assert first["train"] > 0 and first["predict"] > 0
+    assert speed.images_per_second("dnn", 16, cache=cache) == first
+    assert list(json.loads(cache.read_text())) == [speed.machine()]
+    assert speed.training_seconds("dnn", epochs=4, n_train=1600, n_val=160, batch_size=16, done=2) > 0
+    assert [speed.about(s) for s in (30, 720, 9000, 40000)] == ["under a minute", "12 min", "2.5 h", "11 h"]
+
+
+def test_xla_is_never_the_automatic_choice_under_tensorflow_on_a_cpu(monkeypatch):
+    import keras
+
+    monkeypatch.setattr(runtime, "devices", lambda: ["CPU"])
+    expected = False if keras.backend.backend() == "tensorflow" else "auto"
+    assert runtime.resolved_jit_compile("auto") == expected
+    monkeypatch.setattr(runtime, "devices", lambda: ["GPU:0 NVIDIA H200"])
+    assert runtime.resolved_jit_compile("auto") == "auto"
+    assert runtime.resolved_jit_compile(True) is True and runtime.resolved_jit_compile(False) is False
+
+
+def test_onednn_is_turned_on_for_x86_unless_the_user_chose():
+    for machine, given, expected in (("x86_64", {}, "1"), ("AMD64", {}, "1"), ("x86_64", {"TF_ENABLE_ONEDNN_OPTS": "0"}, "0"),
+                                     ("aarch64", {}, None)):
+        environ = dict(given)
+        fer_utils.prefer_onednn(environ, machine)
+        assert environ.get("TF_ENABLE_ONEDNN_OPTS") == expected
+
+
+@pytest.mark.skipif(not fer_utils.platform.machine().lower() in ("x86_64", "amd64"), reason="oneDNN is x86's")
+def test_tensorflow_runs_with_onednn_after_the_package_is_imported():
+    pytest.importorskip("tensorflow")
+    code = ("import fer_utils, tensorflow\nfrom tensorflow.python.util import _pywrap_util_port as port\n"
+            "print(port.IsMklEnabled())")
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip().splitlines()[-1] == "True", out.stderr[-2000:]
