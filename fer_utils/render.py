@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from . import atomic, registry, results
+from . import atomic, preprocess, reference, registry, results
 from .config import RunPaths
 
 # Which notebook (by number) each of the report's Figures 1-8 belongs to.
@@ -50,8 +50,10 @@ def render(run_dir: str | os.PathLike, progress=print) -> Path:
         part["figures"] = _figures_of(part["stem"], figures)
     manifest = json.loads((run / "manifest.json").read_text()) if (run / "manifest.json").exists() else {}
     run_results = results_of(run, manifest)
+    taken = {name: marker for name in run_results["models"]
+             if (marker := reference.adopted(RunPaths(run).model(name))) is not None}
     atomic.write_json(out / "results.json", run_results)
-    atomic.write_text(out / "index.html", _index(parts, run_results, manifest))
+    atomic.write_text(out / "index.html", _index(parts, run_results, manifest, taken))
     _swap_in(out, run / "report")
     return run / "report" / "index.html"
 
@@ -97,7 +99,24 @@ def _figures_of(stem: str, figures: list[Path]) -> list[str]:
     return numbered + own
 
 
-def _index(parts: list[dict], run_results: dict, manifest: dict) -> str:
+def _provenance(models: dict, taken: dict) -> str:
+    """Which of the run's models were trained here and which were taken from a reference run (with its commit)."""
+    e = html.escape
+    if not taken:
+        return "<p>Every model of this run was trained here.</p>" if models else ""
+    by_source = {}
+    for name, marker in taken.items():
+        by_source.setdefault((marker["reference"], marker["git_commit"]), []).append(registry.label(name))
+    sources = "; ".join(f"{e(', '.join(labels))} from <code>{e(folder)}/</code> at commit <code>{e(commit[:12])}</code>"
+                        for (folder, commit), labels in by_source.items())
+    here = [registry.label(n) for n in models if n not in taken]
+    return (f'<p id="provenance"><b>Trainings taken from the committed reference run</b>, not trained here: {sources}. '
+            f'Their numbers were measured here from the committed weights. '
+            f'{"Trained here: " + e(", ".join(here)) + ". " if here else ""}'
+            f'<code>fer-report run --retrain</code> trains every model here.</p>')
+
+
+def _index(parts: list[dict], run_results: dict, manifest: dict, taken: dict | None = None) -> str:
     from mistune import html as markdown
 
     if run_results["models"]:
@@ -125,6 +144,7 @@ figcaption {{ color: #666; font-size: 0.8rem; }} section {{ border-top: 1px soli
 <h1>Facial expression recognition on FER2013</h1>
 <p>The report series run under the <b>{e(run_results["profile"])}</b> profile. Every number and figure below was
 produced by the notebooks linked in each part.</p>
+{_provenance(run_results["models"], taken or {})}
 <ol>{contents}<li><a href="#results">Results</a></li><li><a href="#manifest">How this run was made</a></li></ol>
 {"".join(sections)}
 <section id="results"><h2>Results</h2>
@@ -145,6 +165,8 @@ def _manifest_html(manifest: dict) -> str:
             ("started", manifest["started"]),
             ("versions", ", ".join(f"{k} {v}" for k, v in manifest["versions"].items())),
             ("parameters", ", ".join(f"{k} = {v}" for k, v in manifest["parameters"].items()))]
+    rows += [(f"{name}: from the reference run", f"{m['model']}, commit {m['git_commit']}")
+             for name, m in manifest.get("reference", {}).items()]
     rows += [(f"notebook {stem}", f"{t['seconds']:.0f} s, finished {t['finished']}")
              for stem, t in manifest["notebooks"].items()]
     return "<table>" + "".join(f"<tr><th>{e(k)}</th><td style='text-align:left'>{e(str(v))}</td></tr>"
@@ -164,11 +186,12 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[s
             into: str = "report") -> list[Path]:
     """Copy a rendered run's face-free results into `project`: report/results.json (and as a Markdown table,
     results.md), report/manifest.json (the data named by file name and SHA-256, no path of this machine),
-    report/histories/<model>.csv, FACE_FREE_FIGURES into figures/, and the best model of each published model
-    of the registry (the CNNs) without optimizer state, with the preprocessing statistics, into report/models/.
-    With `only` (model names, and "ensemble"), the run need not be rendered: just those models' records,
-    histories and weights (and the run's ensemble) replace theirs in the committed results, beside the others;
-    the run must use the committed preprocessing statistics. `into` names the folder of the project that holds
+    report/histories/<model>.csv, FACE_FREE_FIGURES into figures/, and each model's best model without
+    optimizer state in the compact form (`reference.save_compact`; a model whose weights are already committed
+    is not rewritten), with the preprocessing statistics, into report/models/. With `only` (model names, and
+    "ensemble"), the run need not be rendered: just those models' records, histories and weights (and the run's
+    ensemble) replace theirs in the committed results, beside the others; the run must use the committed
+    preprocessing statistics. `into` names the folder of the project that holds
     the reference run ("report"; a second one, e.g. "report/full", keeps its figures in its own figures/).
     Returns the files written."""
     from .train import keras, load_best
@@ -176,11 +199,11 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[s
     run, project = RunPaths(Path(run_dir).expanduser().resolve()), Path(project)
     if Path(into).is_absolute() or ".." in Path(into).parts or not Path(into).parts:
         raise RenderError(f"--into {into!r}: name a folder inside the project, such as report or report/full")
-    reference = project / into
-    figures = project / "figures" if Path(into) == Path("report") else reference / "figures"
-    committed = reference / results.RESULTS_FILE
+    folder = project / into
+    figures = project / "figures" if Path(into) == Path("report") else folder / "figures"
+    committed = folder / results.RESULTS_FILE
     if only:
-        run_results = _updated(committed, run, only, reference / "models" / "preprocessing.npz")
+        run_results = _updated(committed, run, only, folder)
         names = [n for n in only if n != "ensemble"]
     else:
         source = run.root / "report" / results.RESULTS_FILE
@@ -198,37 +221,40 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[s
         written.append(target)
 
     put(committed, json.dumps(run_results, indent=1) + "\n")
-    put(reference / "results.md", results.markdown(results.table(
+    put(folder / "results.md", results.markdown(results.table(
         run_results["models"], anchors=True, ensemble=run_results.get("ensemble"))))
     if not only:
-        put(reference / "manifest.json", json.dumps(publishable_manifest(
+        put(folder / "manifest.json", json.dumps(publishable_manifest(
             json.loads((run.root / "manifest.json").read_text())), indent=1) + "\n")
     for name in names:
-        put(reference / "histories" / f"{name}.csv", copy_of=run.model(name) / "history.csv")
+        put(folder / "histories" / f"{name}.csv", copy_of=run.model(name) / "history.csv")
     for name in FACE_FREE_FIGURES:
         if (run.figures / f"{name}.png").exists():
             put(figures / f"{name}.png", copy_of=run.figures / f"{name}.png")
     for name in names:
-        if registry.get(name).published:
-            model = load_best(run.root, name)  # loaded without its optimizer
-            target = reference / "models" / f"{name}.keras"
-            if not (target.exists() and _same_weights(keras.models.load_model(target), model)):  # saves differ
-                with atomic.atomic_path(target) as partial:
-                    model.save(partial)
-                written.append(target)
-    if not only:
-        put(reference / "models" / "preprocessing.npz", copy_of=run.statistics("report"))
+        model = load_best(run.root, name)  # loaded without its optimizer
+        target = folder / "models" / f"{name}.keras"
+        if not (target.exists() and _same_weights(keras.models.load_model(target, compile=False), model)):
+            reference.save_compact(model, target)
+            written.append(target)
+    for kind in sorted({registry.get(n).preprocessing for n in names} | ({"report"} if not only else set())):
+        target = RunPaths(folder).statistics(kind)
+        if not target.exists() or target.read_bytes() != run.statistics(kind).read_bytes():
+            put(target, copy_of=run.statistics(kind))
     return written
 
 
-def _updated(committed: Path, run: RunPaths, only: list[str], statistics: Path) -> dict:
-    """The committed results with the run's records of `only` (and its ensemble) in place of theirs."""
+def _updated(committed: Path, run: RunPaths, only: list[str], folder: Path) -> dict:
+    """The committed results (in `folder`) with the run's records of `only` (and its ensemble) in place of
+    theirs, when the run's preprocessing statistics are the committed ones (or, for a kind not committed yet,
+    exist)."""
     if not committed.exists():
         raise RenderError(f"{committed} is missing: publish a whole rendered run first")
-    if not (run.statistics("report").exists() and statistics.exists()
-            and _same_statistics(run.statistics("report"), statistics)):
-        raise RenderError(f"{run.statistics('report')} differs from the committed {statistics}: the models would "
-                          f"not match the committed preprocessing; publish the whole run instead")
+    for kind in sorted({"report"} | {registry.get(n).preprocessing for n in only if n != "ensemble"}):
+        mine, theirs = run.statistics(kind), RunPaths(folder).statistics(kind)
+        if not mine.exists() or (theirs.exists() and not preprocess.same_statistics(mine, theirs)):
+            raise RenderError(f"{mine} differs from the committed {theirs}: the models would not match the "
+                              f"committed preprocessing; publish the whole run instead")
     current = json.loads(committed.read_text())
     models = dict(current["models"])
     for name in only:
@@ -248,15 +274,6 @@ def publishable_manifest(manifest: dict) -> dict:
     if "source" in data:
         data["source"] = Path(data["source"]).name
     return {**manifest, "data": data}
-
-
-def _same_statistics(a: Path, b: Path) -> bool:
-    """Whether two saved preprocessing files hold the same statistics (whatever else they record)."""
-    import numpy as np
-
-    with np.load(a) as x, np.load(b) as y:
-        keys = set(x.files) - {"fitted_on"}
-        return keys == set(y.files) - {"fitted_on"} and all(np.array_equal(x[k], y[k]) for k in keys)
 
 
 def _same_weights(a, b) -> bool:

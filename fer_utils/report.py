@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import atomic, data, runtime
+from . import atomic, config, data, registry, runtime
 from .config import (DEFAULT_PROFILE, NOTEBOOKS_DIR, PROJECT_ROOT, RUNS_DIR, SeriesError,  # noqa: F401
-                     load_profile, resolve_data, run_folder)
+                     git_commit, load_profile, resolve_data, run_folder)
 from .progress import TrainingProgress
 from .render import RenderError, publish as publish_run, render as render_run
 
@@ -48,8 +48,10 @@ def notebook_parameters(notebook: Path) -> set[str]:
 
 
 def run_series(profile: str, data: str | None = None, only: str | None = None, run_dir: str | None = None,
-               log_output: bool = False, progress=print) -> list[tuple[str, float]]:
-    """Run the selected notebooks in order; returns (notebook, seconds) for each one that finished."""
+               log_output: bool = False, retrain: bool = False, progress=print) -> list[tuple[str, float]]:
+    """Run the selected notebooks in order, starting from the reference run's trainings where they have this
+    run's settings (unless `retrain`: then every model trains here); returns (notebook, seconds) for each one
+    that finished."""
     import papermill
 
     params = load_profile(profile)
@@ -68,10 +70,13 @@ def run_series(profile: str, data: str | None = None, only: str | None = None, r
     progress(f"fer-report: {where}", flush=True)
     if warning:
         print(f"fer-report: warning: {warning}", file=sys.stderr, flush=True)
+    manifest["reference"] = _plan_trainings(profile, params, source, manifest["data"]["sha256"], run, notebooks,
+                                            retrain, progress)
+    atomic.write_json(run / MANIFEST, manifest)
     done = []
     with _current_python_kernel():
         for i, nb in enumerate(notebooks, 1):
-            values = {**params, "profile": profile, "data_source": source, "run_dir": str(run)}
+            values = {**params, "profile": profile, "data_source": source, "run_dir": str(run), "retrain": retrain}
             mine = {k: v for k, v in values.items() if k in declared[nb]}
             out = out_dir / nb.name
             start = time.perf_counter()
@@ -94,6 +99,47 @@ def run_series(profile: str, data: str | None = None, only: str | None = None, r
     return done
 
 
+def _plan_trainings(profile: str, params: dict, source: str, sha256: str, run: Path, notebooks: list[Path],
+                    retrain: bool, progress) -> dict:
+    """Before the first notebook: copy in the reference run's trainings that have this run's settings (or, with
+    `retrain`, set copied ones aside), say so in one line, and give the expected time of what will train here
+    and of the whole profile on this machine. Returns what the run took from the reference run, by model."""
+    from . import reference, speed
+    from .history import read_history
+
+    fer = data.limit(data.load_fer2013(source), params["train_limit"], params["eval_limit"], params["seed"])
+    held, to_train = {}, {}
+    stems = {nb.stem for nb in notebooks}
+    for name, spec in registry.MODELS.items():
+        wanted = reference.profile_settings(params, name, sha256)
+        marker = reference.start_from(name, wanted, run, fer.train.images, retrain=retrain)
+        if marker is not None:
+            held[name] = marker
+        elif spec.notebook in stems:
+            done = len(read_history(config.RunPaths(run).model(name)))
+            if done < wanted["epochs"]:
+                to_train[name] = done
+    if held:
+        commits = sorted({m["git_commit"][:12] for m in held.values()})
+        progress(f"fer-report: {len(held)} of {len(registry.MODELS)} trainings are the reference run's "
+                 f"({', '.join(sorted({m['reference'] for m in held.values()}))}, commit {', '.join(commits)}): "
+                 f"{', '.join(held)}; --retrain trains them here", flush=True)
+    elif not retrain and sha256 not in reference.data_hashes():
+        progress("fer-report: the reference run was trained on other data (another SHA-256); every model trains "
+                 "here", flush=True)
+    sizes = {"n_train": len(fer.train), "n_val": len(fer.val)}
+    whole = speed.about(sum(speed.profile_seconds(params, **sizes).values()))
+    if to_train:
+        left = speed.profile_seconds(params, done=to_train, **sizes)
+        each = [f"{name} about {speed.about(seconds)}" for name, seconds in left.items()]
+        progress(f"fer-report: to train here: {', '.join(each)}; every training of {profile} on this machine: about "
+                 f"{whole}", flush=True)
+    else:
+        progress(f"fer-report: nothing to train; every training of {profile} on this machine would take about "
+                 f"{whole}" + ("; the reference models are reused unless --retrain" if held else ""), flush=True)
+    return held
+
+
 def _start_manifest(run: Path, profile: str, params: dict, source: str) -> dict:
     """What the run's report states about how it was made: profile and parameters, data and its SHA-256,
     versions, Keras backend and devices, git commit; notebook times are added as they finish (earlier
@@ -104,25 +150,10 @@ def _start_manifest(run: Path, profile: str, params: dict, source: str) -> dict:
     old = json.loads((run / MANIFEST).read_text()) if (run / MANIFEST).exists() else {}
     manifest = {"profile": profile, "parameters": params, "data": {"source": source, "sha256": data.sha256(source)},
                 "versions": runtime.versions(), "keras_backend": keras.backend.backend(), "devices": runtime.devices(),
-                "git_commit": _git_commit(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "git_commit": git_commit(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
                 "notebooks": old.get("notebooks", {}) if old.get("profile") == profile else {}}
     atomic.write_json(run / MANIFEST, manifest)
     return manifest
-
-
-def _git_commit() -> str:
-    """The checkout's commit, marked "+ local changes" when the tree differs from it; "unknown" outside git."""
-    import subprocess
-
-    def git(*args):
-        return subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True, text=True).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "HEAD")
-        return (commit + (" + local changes" if git("status", "--porcelain", "--untracked-files=no") else "")
-                if commit else "unknown")
-    except OSError:
-        return "unknown"
 
 
 def _first_line(text: str) -> str:
@@ -159,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--data", help="FER2013 file or folder (default: $FER2013_DATA, then data/)")
     run.add_argument("--only", help="comma-separated notebook numbers, e.g. 01,02")
     run.add_argument("--run-dir", help="where the run writes (default: runs/<profile>)")
+    run.add_argument("--retrain", action="store_true",
+                     help="train every model here, even those the committed reference run holds")
     run.add_argument("--log-output", action="store_true", help="stream the notebooks' outputs while they run")
     render = commands.add_parser("render", help="render a run's executed notebooks and its index page as HTML")
     render.add_argument("--profile", default=DEFAULT_PROFILE, help="the profile whose run to render (runs/<profile>)")
@@ -191,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     try:
         if args.command == "run":
-            run_series(args.profile, data=args.data, only=args.only, run_dir=args.run_dir, log_output=args.log_output)
+            run_series(args.profile, data=args.data, only=args.only, run_dir=args.run_dir, log_output=args.log_output,
+                       retrain=args.retrain)
         elif args.command == "render":
             index = render_run(run_folder(args.profile, args.run_dir))
             print(f"fer-report: the report is {index}")
