@@ -8,13 +8,19 @@ inside the model, `model.fit` on in-memory arrays), in float32 and in bfloat16 m
 
 Prints each variant's best images/s over --repeats interleaved runs (the least disturbed run: on a shared
 machine the rate jumps between levels whatever the model, so medians of few runs mislead) and the ratios,
-all from one run.
+all from one run. Two more columns re-measure the project's choice of kernels on this machine: oneDNN on and
+off (TF_ENABLE_ONEDNN_OPTS=1 / 0, each in a fresh process, since TensorFlow reads it when it is imported) and
+XLA on (`jit_compile=True`) beside the project's default of off on a CPU. The header names the CPU and whether
+it has AVX-512.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -68,11 +74,45 @@ def images_per_second(fit, n_images: int) -> float:
     return n_images / (time.perf_counter() - start)
 
 
+def cpu_flags() -> str:
+    """The CPU's model name and its AVX-512 flags (or "AVX2 only" / "no AVX2"), from /proc/cpuinfo."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "CPU flags unknown"
+    name = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "?")
+    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
+    wide = sorted(f for f in flags if f.startswith("avx512"))
+    return f"{name}; {' '.join(wide) if wide else 'AVX2 only, no AVX-512' if 'avx2' in flags else 'no AVX2'}"
+
+
+def project_rates(x, y, batch_size: int, repeats: int) -> list[float]:
+    """images/s of the project's CNN (augmentation in the graph, float32), one warm-up then `repeats` runs."""
+    model = models.build_cnn(augment=True)
+
+    def fit():
+        model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=True, verbose=0)
+
+    fit()
+    return [images_per_second(fit, len(x)) for _ in range(repeats)]
+
+
+def onednn_rates(args, setting: str) -> list[float]:
+    """project_rates in a fresh process with TF_ENABLE_ONEDNN_OPTS=`setting`."""
+    command = [sys.executable, __file__, "--images", str(args.images), "--batch-size", str(args.batch_size),
+               "--repeats", str(args.repeats), "--project-only"]
+    out = subprocess.run(command, env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": setting, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=1920, help="training images per timed run")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=6)
+    parser.add_argument("--project-only", action="store_true",
+                        help="time the project's CNN alone and print its rates as JSON (the oneDNN columns)")
     args = parser.parse_args()
 
     keras.utils.set_random_seed(0)
@@ -80,7 +120,12 @@ def main() -> None:
     n = args.images - args.images % args.batch_size
     x = rng.uniform(-1, 1, (n, 48, 48, 1)).astype("float32")
     y = rng.integers(0, 7, n)
+    if args.project_only:
+        print(json.dumps(project_rates(x, y, args.batch_size, args.repeats)))
+        return
     project, bare, fed = models.build_cnn(augment=True), models.build_cnn(augment=False), models.build_cnn(False)
+    xla = models.build_cnn(augment=True)
+    xla.jit_compile = True
     with runtime.compute_scope("bfloat16"):
         project_bf16 = models.build_cnn(augment=True)
     bf16 = f"project, bfloat16 ({'native' if runtime.native_bfloat16() else 'emulated'})"
@@ -88,6 +133,8 @@ def main() -> None:
         "project: augmentation in the graph": lambda: project.fit(x, y, batch_size=args.batch_size, epochs=1,
                                                                   shuffle=True, verbose=0),
         bf16: lambda: project_bf16.fit(x, y, batch_size=args.batch_size, epochs=1, shuffle=True, verbose=0),
+        "project, XLA (jit_compile=True)": lambda: xla.fit(x, y, batch_size=args.batch_size, epochs=1, shuffle=True,
+                                                           verbose=0),
         "(a) bare fit, no augmentation": lambda: bare.fit(x, y, batch_size=args.batch_size, epochs=1, shuffle=True,
                                                           verbose=0),
         "(b) per-image scipy feed": lambda: fed.fit(NumpyAugmentFeed(x, y, args.batch_size), epochs=1, verbose=0),
@@ -98,7 +145,11 @@ def main() -> None:
     for _ in range(args.repeats):
         for name, fit in fits.items():
             rates[name].append(images_per_second(fit, n))
+    if keras.backend.backend() == "tensorflow":
+        for setting in ("1", "0"):
+            rates[f"project, oneDNN {'on' if setting == '1' else 'off'} (own process)"] = onednn_rates(args, setting)
     best = {name: max(r) for name, r in rates.items()}
+    print(f"{cpu_flags()}; {os.cpu_count()} cores; TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}")
     print(f"Keras {keras.__version__} ({keras.backend.backend()}), {n} images per run, batch {args.batch_size}, "
           f"best of {args.repeats} interleaved runs")
     for name, rate in best.items():
@@ -106,6 +157,10 @@ def main() -> None:
               f"{', '.join(f'{r:.0f}' for r in rates[name])})")
     ours = best["project: augmentation in the graph"]
     print(f"bfloat16 / float32:    {best[bf16] / ours:.2f}x")
+    print(f"XLA / no XLA:          {best['project, XLA (jit_compile=True)'] / ours:.2f}x")
+    on, off = best.get("project, oneDNN on (own process)"), best.get("project, oneDNN off (own process)")
+    if on and off:
+        print(f"oneDNN on / off:       {on / off:.2f}x")
     print(f"project / bare fit:    {ours / best['(a) bare fit, no augmentation']:.2f}x")
     print(f"project / scipy feed:  {ours / best['(b) per-image scipy feed']:.2f}x")
 
