@@ -107,9 +107,11 @@ def _plan_trainings(profile: str, params: dict, source: str, sha256: str, run: P
     from . import reference, speed
     from .history import read_history
 
+    stems = {nb.stem for nb in notebooks}
+    if sha256 not in reference.data_hashes() and not any(s.notebook in stems for s in registry.MODELS.values()):
+        return {}  # nothing to take from the reference run, nothing that trains
     fer = data.limit(data.load_fer2013(source), params["train_limit"], params["eval_limit"], params["seed"])
     held, to_train = {}, {}
-    stems = {nb.stem for nb in notebooks}
     for name, spec in registry.MODELS.items():
         wanted = reference.profile_settings(params, name, sha256)
         marker = reference.start_from(name, wanted, run, fer.train.images, retrain=retrain)
