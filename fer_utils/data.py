@@ -174,11 +174,15 @@ def class_counts(ds: FER2013) -> pd.DataFrame:
 
 
 def cache_dir_default() -> Path:
-    """$FER2013_CACHE, else the user's cache folder (XDG_CACHE_HOME or ~/.cache)/fer_utils."""
+    """Where decoded data is cached: $FER2013_CACHE, else user_cache_dir()."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "fer_utils"
+    return user_cache_dir()
+
+
+def user_cache_dir() -> Path:
+    """The user's cache folder for the package: (XDG_CACHE_HOME or ~/.cache)/fer_utils."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fer_utils"
 
 
 # --------------------------------------------------------------------------- finding the form

@@ -1,6 +1,6 @@
 """How long trainings take on this machine: each model's training step and inference timed on a few batches here
-(remembered per machine in the user's cache folder, beside the decoded data), scaled by a training's epochs and
-faces into an expected time."""
+(remembered per machine in the user's cache folder, wherever the decoded data is cached), scaled by a training's
+epochs and faces into an expected time."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import time
 import numpy as np
 
 from . import atomic, config, registry, runtime
-from .data import IMAGE_SIDE, cache_dir_default
+from .data import IMAGE_SIDE, user_cache_dir
 
-SPEED_FILE = "speed.json"  # in data.cache_dir_default()
+SPEED_FILE = "speed.json"  # in data.user_cache_dir()
 TIMED_BATCHES = 2  # batches timed beyond one (after an untimed batch that traces the step)
 
 
@@ -38,8 +38,8 @@ def machine() -> str:
 def images_per_second(name: str, batch_size: int, precision=False, cache=None) -> dict[str, float]:
     """Faces per second that model `name` trains on (batch `batch_size`, `precision` as a profile declares it) and
     predicts, on this machine: measured once on random faces, then read from `cache` (a JSON file; default
-    SPEED_FILE in the data cache folder)."""
-    cache = cache or cache_dir_default() / SPEED_FILE
+    SPEED_FILE in the user's cache folder)."""
+    cache = cache or user_cache_dir() / SPEED_FILE
     key = f"{network(name)}, batch {batch_size}, precision {runtime.resolved_precision(precision) or 'float32'}"
     where = machine()
     known = _read(cache)

@@ -23,10 +23,14 @@ from tests import fer_files as ff  # noqa: E402
 SETTINGS = {"epochs": 2, "batch_size": 16, "seed": 1, "train_limit": 0, "eval_limit": 0}
 
 
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    return ff.write_fer2013_csv(tmp_path_factory.mktemp("data") / "fer2013.csv", *ff.make_faces(per_usage_class=4))
+
+
 @pytest.fixture
-def faces(tmp_path, monkeypatch):
+def faces(source, tmp_path, monkeypatch):
     monkeypatch.setenv("FER2013_CACHE", str(tmp_path / "cache"))
-    source = ff.write_fer2013_csv(tmp_path / "fer2013.csv", *ff.make_faces(per_usage_class=4))
     return data.load_fer2013(source)
 
 
@@ -38,16 +42,27 @@ def run_training(fer, run, **kw):
     return record, calls
 
 
-@pytest.fixture
-def committed(faces, tmp_path, monkeypatch):
-    """A reference run holding a 2-epoch DNN trained on `faces`, laid out as `fer-report publish` lays it."""
-    record, _ = run_training(faces, tmp_path / "there")
-    folder = tmp_path / "project" / "report"
+@pytest.fixture(scope="module")
+def reference_run(source, tmp_path_factory):
+    """A reference run holding a 2-epoch DNN trained on the faces, laid out as `fer-report publish` lays it (made
+    once for the module; each test gets its own copy)."""
+    root = tmp_path_factory.mktemp("reference")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FER2013_CACHE", str(root / "cache"))
+        record, _ = run_training(data.load_fer2013(source), root / "there")
+    folder = root / "report"
     (folder / "histories").mkdir(parents=True)
-    shutil.copyfile(tmp_path / "there" / "models" / "dnn" / "history.csv", folder / "histories" / "dnn.csv")
-    reference.save_compact(train.load_best(tmp_path / "there", "dnn"), folder / "models" / "dnn.keras")
-    shutil.copyfile(tmp_path / "there" / "models" / "preprocessing.npz", folder / "models" / "preprocessing.npz")
+    shutil.copyfile(root / "there" / "models" / "dnn" / "history.csv", folder / "histories" / "dnn.csv")
+    reference.save_compact(train.load_best(root / "there", "dnn"), folder / "models" / "dnn.keras")
+    shutil.copyfile(root / "there" / "models" / "preprocessing.npz", folder / "models" / "preprocessing.npz")
     (folder / "results.json").write_text(json.dumps({"models": {"dnn": record}}))
+    return folder
+
+
+@pytest.fixture
+def committed(reference_run, tmp_path, monkeypatch):
+    """This test's copy of the reference run, as the only one the package knows."""
+    folder = shutil.copytree(reference_run, tmp_path / "project" / "report")
     monkeypatch.setattr(reference, "REFERENCE_RUNS", (str(folder),))
     return folder
 
@@ -126,6 +141,7 @@ def test_the_compact_form_is_smaller_and_loads_as_float32(tmp_path):
 
 def test_the_training_cli_prints_the_expected_time_before_training(faces, tmp_path, monkeypatch, capsys):
     measured = []
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))  # no speeds known yet
     monkeypatch.setattr(speed, "_measure", lambda *a: measured.append(a) or {"train": 1000.0, "predict": 5000.0})
     argv = ["dnn", "--profile", "smoke", "--data", str(faces.source), "--run-dir", str(tmp_path / "run"),
             "--epochs", "2"]
@@ -137,8 +153,7 @@ def test_the_training_cli_prints_the_expected_time_before_training(faces, tmp_pa
     assert train.main(argv) == 0 and "on this machine" not in capsys.readouterr().out  # nothing left to train
 
 
-def test_speeds_are_measured_once_per_machine(tmp_path, monkeypatch):
-    monkeypatch.setenv("FER2013_CACHE", str(tmp_path))
+def test_speeds_are_measured_once_per_machine(tmp_path):
     cache = tmp_path / speed.SPEED_FILE
     first = speed.images_per_second("dnn", 16, cache=cache)
     assert first["train"] > 0 and first["predict"] > 0
