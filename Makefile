@@ -2,16 +2,19 @@
 # make report:  run the notebook series under PROFILE (default quick) into runs/<profile>/, then render its
 #               HTML report: runs/<profile>/report/index.html. The committed reference run's trainings are
 #               reused where the data and settings are theirs; RETRAIN=1 trains every model here.
-# make test:    unit tests, the smoke series on the real data, nbval over the executed smoke notebooks, then
-#               the smoke series and nbval again on Keras' JAX backend (runs/smoke-jax)
+# make test:    every test, the smoke series on the real data on TensorFlow (runs/smoke) and on Keras' JAX
+#               backend (runs/smoke-jax) among them, then nbval over both series' executed notebooks
+# make unit:    the tests that execute no notebook
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PROFILE ?= quick
-SMOKE := runs/smoke/notebooks
+# pytest-xdist workers; the tests of one xdist_group (a smoke series and what reads it) run on one worker
+JOBS ?= 2
+XDIST := -n $(JOBS) --dist loadgroup
 
-.PHONY: install report test unit nbval smoke-jax benchmark clean
+.PHONY: install report test unit nbval benchmark clean
 
 install: $(VENV)/.installed
 
@@ -27,28 +30,23 @@ report: install
 
 test: install
 	rm -rf runs/smoke runs/smoke-jax
-	$(MAKE) unit
+	$(PY) -m pytest $(XDIST) tests
 	$(MAKE) nbval
-	$(MAKE) smoke-jax
 
-unit:
-	$(PY) -m pytest tests
+unit: install
+	$(PY) -m pytest $(XDIST) -m "not notebooks" tests
 
+# nbval re-executes the smoke series' notebooks on the backend that ran them and compares every output
 nbval:
-	@if ls $(SMOKE)/*.ipynb >/dev/null 2>&1; then \
-	  $(PY) -m pytest --nbval $(SMOKE) --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider; \
-	else \
-	  echo "nbval skipped: no executed smoke notebooks (no FER2013 data found; see data/README.md)"; \
-	fi
-
-smoke-jax:
-	@if $(PY) -c "from fer_utils.data import resolve_source; resolve_source()" 2>/dev/null; then \
-	  KERAS_BACKEND=jax $(VENV)/bin/fer-report run --profile smoke --run-dir runs/smoke-jax && \
-	  KERAS_BACKEND=jax $(PY) -m pytest --nbval runs/smoke-jax/notebooks --nbval-current-env \
-	    --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider; \
-	else \
-	  echo "smoke series on JAX skipped: no FER2013 data found (see data/README.md)"; \
-	fi
+	@for run in smoke:tensorflow smoke-jax:jax; do \
+	  dir=runs/$${run%%:*}/notebooks; \
+	  if ls $$dir/*.ipynb >/dev/null 2>&1; then \
+	    KERAS_BACKEND=$${run##*:} $(PY) -m pytest --nbval $$dir --nbval-current-env \
+	      --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -n $(JOBS) --dist loadscope || exit 1; \
+	  else \
+	    echo "nbval skipped for $$dir: no executed smoke notebooks (no FER2013 data found; see data/README.md)"; \
+	  fi; \
+	done
 
 benchmark: install
 	$(PY) benchmarks/load_data.py

@@ -1,4 +1,5 @@
-"""pytest set-up shared by the unit tests and nbval: quiet TensorFlow, fixed hashing, no stderr comparison."""
+"""pytest set-up shared by the unit tests and nbval: quiet TensorFlow, fixed hashing, no stderr comparison, the
+notebook-executing tests first."""
 
 import os
 
@@ -11,3 +12,9 @@ def pytest_collectstart(collector):
     """nbval compares what a notebook prints, not its log lines (stderr holds timings and cache messages)."""
     if str(getattr(collector, "path", "")).endswith(".ipynb") and hasattr(collector, "skip_compare"):
         collector.skip_compare += ("stderr",)
+
+
+def pytest_collection_modifyitems(items):
+    """The tests that execute notebooks go first (the smoke series are the longest): under pytest-xdist they start
+    at once, each on its own worker, and the other tests fill in around them. The order is kept otherwise."""
+    items.sort(key=lambda item: item.get_closest_marker("notebooks") is None)

@@ -12,7 +12,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from fer_utils import data, evaluation, registry, report, train
+from fer_utils import data, evaluation, reference, registry, report, train
 from fer_utils.preprocess import Preprocessor
 from tests import browser
 from tests import fer_files as ff
@@ -54,13 +54,26 @@ def test_csv_forms_of_the_real_data_match_it(real_source, tmp_path):
     assert len(train.train) + len(train.val) == 28709 and train.test is None
 
 
-def test_smoke_series_runs_end_to_end(real_source):
-    """fer-report runs every notebook under the smoke profile; `make test` then re-checks them with nbval."""
-    run_dir = report.RUNS_DIR / "smoke"
-    result = subprocess.run([sys.executable, "-m", "fer_utils.report", "run", "--profile", "smoke"],
-                            capture_output=True, text=True, env={**os.environ, data.DATA_ENV: str(real_source)})
+SERIES = {"tensorflow": "smoke", "jax": "smoke-jax"}  # backend: its run folder under runs/
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("backend", [pytest.param(b, marks=pytest.mark.xdist_group(f"series-{b}")) for b in SERIES])
+def test_smoke_series_runs_end_to_end(real_source, backend):
+    """fer-report runs every notebook under the smoke profile, on each Keras backend, after one line with the
+    expected training time; `make test` then re-checks the executed notebooks with nbval."""
+    if backend == "jax":
+        pytest.importorskip("jax")
+    run_dir = report.RUNS_DIR / SERIES[backend]
+    result = subprocess.run([sys.executable, "-m", "fer_utils.report", "run", "--profile", "smoke",
+                             "--run-dir", str(run_dir)], capture_output=True, text=True,
+                            env={**os.environ, data.DATA_ENV: str(real_source), "KERAS_BACKEND": backend})
     assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Keras backend {backend}" in result.stdout
     notebooks = report.select_notebooks()
+    estimate = result.stdout.index("fer-report: to train here: cnn about ")
+    assert "every training of smoke on this machine: about " in result.stdout[estimate:].splitlines()[0]
+    assert estimate < result.stdout.index(f"[1/{len(notebooks)}] ")
     for i, nb in enumerate(notebooks, 1):
         assert f"[{i}/{len(notebooks)}] {nb.stem}" in result.stdout
     for name, spec in registry.MODELS.items():  # each training's progress, as plain lines off a terminal
@@ -85,6 +98,8 @@ def test_smoke_series_runs_end_to_end(real_source):
     assert prep.mean.shape == (48, 48) and 100 < prep.scale <= 255
 
 
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("series-tensorflow")  # after the series, on its worker
 def test_smoke_report_renders_and_loads_in_a_browser(real_source):
     """fer-report render turns the smoke run into its report; headless Chromium opens the index and every page:
     each image loads, no page shows a traceback. The screenshot stays with the run."""
@@ -111,6 +126,8 @@ def test_smoke_report_renders_and_loads_in_a_browser(real_source):
     assert [p for p in pages if p["broken"] or p["traceback"] or not p["images"]] == []
 
 
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("series-tensorflow")  # after the series, on its worker
 def test_publish_copies_only_face_free_results(real_source, tmp_path):
     """fer-report publish's selection, tried on the smoke run into a scratch project."""
     from fer_utils import render
@@ -138,6 +155,8 @@ def test_publish_copies_only_face_free_results(real_source, tmp_path):
         render.publish(run_dir, tmp_path, into="../elsewhere")
 
 
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("series-tensorflow")  # after the series, on its worker
 def test_publish_only_replaces_the_named_models_and_the_ensemble(real_source, tmp_path):
     """fer-report publish --only: the named records, histories and weights replace theirs; the others stay."""
     from fer_utils import render
@@ -201,6 +220,7 @@ def test_committed_ensemble_is_consistent_and_stated():
     assert f"| {record['test']:.1%} |" in (report.PROJECT_ROOT / "README.md").read_text()
 
 
+@pytest.mark.notebooks
 @pytest.mark.parametrize("notebook", ["05", "06", "07", "08"])
 def test_interpretation_notebooks_name_the_notebook_to_run_first(real_source, tmp_path, notebook):
     """In a run folder without a trained CNN, notebooks 05-08 stop with one message naming notebook 02, and no
@@ -214,3 +234,30 @@ def test_interpretation_notebooks_name_the_notebook_to_run_first(real_source, tm
     ours = [line for line in result.stderr.splitlines() if line.startswith("fer-report")]
     assert len(ours) == 1 and "run notebook 02_cnn_training first" in ours[0], result.stderr[-2000:]
     assert "fer_utils" not in "".join(l for l in result.stderr.splitlines() if l.lstrip().startswith("File "))
+
+
+@pytest.mark.notebooks
+def test_the_quick_profile_starts_from_the_reference_runs_trainings(real_source, tmp_path):
+    """With the reference run's data and settings, `fer-report run` says before the first notebook which trainings
+    it takes from the committed run; notebook 02 then loads the CNN instead of training it, and the rendered
+    report names the CNN as the reference run's."""
+    if data.sha256(real_source) not in reference.data_hashes():
+        pytest.skip("the data is not the reference run's")
+    result = subprocess.run([sys.executable, "-m", "fer_utils.report", "run", "--profile", "quick", "--only", "02",
+                             "--run-dir", str(tmp_path)], capture_output=True, text=True,
+                            env={**os.environ, data.DATA_ENV: str(real_source)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    taken = next(i for i, line in enumerate(lines) if "trainings are the reference run's" in line)
+    assert taken < next(i for i, line in enumerate(lines) if line.startswith("[1/1] 02_cnn_training"))
+    assert " cnn" in lines[taken] and "--retrain trains them here" in lines[taken]
+    assert "nothing to train" in result.stdout and "epoch 1/50" not in result.stdout
+    folder = tmp_path / "models" / "cnn"
+    assert reference.adopted(folder) is not None and not list(folder.glob("checkpoint-*"))
+    record = json.loads((folder / "results.json").read_text())
+    stated = json.loads((report.PROJECT_ROOT / "report" / "results.json").read_text())["models"]["cnn"]
+    assert abs(record["test"]["flip_accuracy"] - stated["test"]["flip_accuracy"]) <= 0.001
+    manifest = json.loads((tmp_path / report.MANIFEST).read_text())
+    assert "cnn" in manifest["reference"]
+    index = report.render_run(tmp_path).read_text()
+    assert 'id="provenance"' in index and "CNN, augmentation" in index.split('id="provenance"')[1].split("</p>")[0]
