@@ -239,8 +239,21 @@ def _copy_as_float16(source, target) -> None:
             target.require_group(name).attrs.update(item.attrs)
             return
         values = item[()]
-        if values.dtype == np.float32 and np.isfinite(values.astype(np.float16)).all():
-            values = values.astype(np.float16)
-        target.create_dataset(name, data=values).attrs.update(item.attrs)
+        target.create_dataset(name, data=_compact(values) if values.dtype == np.float32 else values
+                              ).attrs.update(item.attrs)
 
     source.visititems(copy)
+
+
+def _compact(values: np.ndarray) -> np.ndarray:
+    """A float32 array as the compact form stores it: float16 where float16 holds it."""
+    half = values.astype(np.float16)
+    return half if np.isfinite(half).all() else values
+
+
+def same_weights(committed, model) -> bool:
+    """Whether a committed model holds `model`'s weights, as they are or in the compact form."""
+    mine, theirs = model.get_weights(), committed.get_weights()
+    return len(mine) == len(theirs) and all(
+        a.shape == b.shape and (np.array_equal(a, b) or np.array_equal(_compact(b).astype(a.dtype), a))
+        for a, b in zip(theirs, mine))

@@ -234,7 +234,7 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[s
     for name in names:
         model = load_best(run.root, name)  # loaded without its optimizer
         target = folder / "models" / f"{name}.keras"
-        if not (target.exists() and _same_weights(keras.models.load_model(target, compile=False), model)):
+        if not (target.exists() and reference.same_weights(keras.models.load_model(target, compile=False), model)):
             reference.save_compact(model, target)
             written.append(target)
     for kind in sorted({registry.get(n).preprocessing for n in names} | ({"report"} if not only else set())):
@@ -274,10 +274,3 @@ def publishable_manifest(manifest: dict) -> dict:
     if "source" in data:
         data["source"] = Path(data["source"]).name
     return {**manifest, "data": data}
-
-
-def _same_weights(a, b) -> bool:
-    import numpy as np
-
-    wa, wb = a.get_weights(), b.get_weights()
-    return len(wa) == len(wb) and all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(wa, wb))

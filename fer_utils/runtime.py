@@ -207,9 +207,24 @@ def resolved_jit_compile(jit_compile):
     return "auto"
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """A handler writing to whatever sys.stderr is when a line is logged (a kernel's, a test's capture), never to
+    a stream that was replaced and closed since."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def setup_logging(fmt: str = "%(levelname)s %(name)s: %(message)s") -> None:
     """Log lines (INFO and up) to stderr, where notebooks keep them apart from results."""
-    logging.basicConfig(level=logging.INFO, format=fmt, datefmt="%H:%M:%S", stream=sys.stderr, force=True)
+    handler = _CurrentStderr()
+    handler.setFormatter(logging.Formatter(fmt, datefmt="%H:%M:%S"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
 
 
 def banner(profile: str, run_dir: str | os.PathLike) -> str:

@@ -147,7 +147,9 @@ def test_publish_copies_only_face_free_results(real_source, tmp_path):
     assert manifest["data"]["source"] == real_source.name and len(manifest["data"]["sha256"]) == 64
     again = {p.relative_to(tmp_path).as_posix() for p in render.publish(run_dir, tmp_path)}
     models = {f"report/models/{name}.keras" for name in registry.MODELS}
-    assert models <= written and again == written - models  # an unchanged model is not rewritten
+    statistics = {"report/models/preprocessing.npz", "report/models/tang_preprocessing.npz"}
+    assert models | statistics <= written
+    assert again == written - models - statistics  # unchanged models and statistics are not rewritten
     second = {p.relative_to(tmp_path).as_posix() for p in render.publish(run_dir, tmp_path, into="report/full")}
     assert second == {w.replace("report/", "report/full/").replace("figures/", "report/full/figures/")
                       for w in written}  # a second reference run beside the first, its figures its own
