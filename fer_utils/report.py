@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -44,7 +45,8 @@ def notebook_parameters(notebook: Path) -> set[str]:
     """Names declared in a notebook's `parameters` cell."""
     import papermill
 
-    return set(papermill.inspect_notebook(str(notebook)))
+    with _papermill_logging(False):
+        return set(papermill.inspect_notebook(str(notebook)))
 
 
 def run_series(profile: str, data: str | None = None, only: str | None = None, run_dir: str | None = None,
@@ -74,7 +76,7 @@ def run_series(profile: str, data: str | None = None, only: str | None = None, r
                                             retrain, progress)
     atomic.write_json(run / MANIFEST, manifest)
     done = []
-    with _current_python_kernel():
+    with _current_python_kernel(), _papermill_logging(log_output):
         for i, nb in enumerate(notebooks, 1):
             values = {**params, "profile": profile, "data_source": source, "run_dir": str(run), "retrain": retrain}
             mine = {k: v for k, v in values.items() if k in declared[nb]}
@@ -161,6 +163,26 @@ def _start_manifest(run: Path, profile: str, params: dict, source: str) -> dict:
 def _first_line(text: str) -> str:
     lines = str(text).strip().splitlines()
     return lines[0] if lines else ""
+
+
+@contextlib.contextmanager
+def _papermill_logging(log_output: bool):
+    """Papermill's own log lines stay quiet whatever logging the process has set up; with `log_output` the
+    notebooks' outputs stream to stderr as they come."""
+    logger = logging.getLogger("papermill")
+    saved = logger.level, logger.propagate, logger.handlers[:]
+    logger.propagate = False
+    logger.handlers = []
+    if log_output:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.addFilter(lambda record: record.funcName == "log_output_message")
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO if log_output else logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.level, logger.propagate, logger.handlers = saved[0], saved[1], saved[2]
 
 
 @contextlib.contextmanager

@@ -49,10 +49,11 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
     """Train registered model `name` to `epochs` in `folder`, resuming after the last finished epoch there; a
     finished training is loaded, not redone. If `identity` (data, limits...), batch size, seed or precision
     differ from the folder's earlier run, that run is moved aside and training starts afresh. `mixed_precision`,
-    `jit_compile` (XLA: True, False or "auto", never XLA under TensorFlow on a CPU) and `distribute` ("none" or "data_parallel" over every
-    device of the backend) choose how the model computes, as in `runtime.compute_scope`; `steps_per_execution` batches
-    run per call into the device (more saves an accelerator's per-step overhead; the history stays the same).
-    Validation runs in batches of at least `evaluation.EVAL_BATCH`."""
+    `jit_compile` (XLA: True, False or "auto", never XLA under TensorFlow on a CPU) and `distribute` ("none" or
+    "data_parallel" over every device of the backend) choose how the model computes, as in
+    `runtime.compute_scope`; `steps_per_execution` batches run per call into the device (more saves an
+    accelerator's per-step overhead; the history stays the same). Validation runs in batches of at least
+    `evaluation.EVAL_BATCH`."""
     spec = registry.get(name)
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fer_utils import config, report
+from fer_utils import config, report, runtime
 from fer_utils.report import SeriesError
 
 
@@ -99,6 +99,7 @@ def test_runner_uses_this_interpreter_and_names_the_failing_cell(tmp_path, monke
     source.write_text("emotion,pixels,Usage\n")
     monkeypatch.setattr(report, "resolve_data", lambda data: str(source))
     run_dir = tmp_path / "run"
+    runtime.setup_logging()  # as a process that logs already has it: papermill's own lines still stay out
 
     assert report.main(["run", "--profile", "tiny", "--run-dir", str(run_dir)]) == 1
     out, err = capsys.readouterr()
@@ -114,3 +115,20 @@ def test_runner_uses_this_interpreter_and_names_the_failing_cell(tmp_path, monke
     manifest = json.loads((run_dir / "manifest.json").read_text())  # how the run was made, as far as it went
     assert manifest["data"] == {"source": str(source), "sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
     assert list(manifest["notebooks"]) == ["01_ok"] and manifest["profile"] == "tiny" and manifest["git_commit"]
+
+
+def test_log_output_streams_the_notebooks_outputs_only(tmp_path, monkeypatch, capsys):
+    notebooks, params = tmp_path / "notebooks", tmp_path / "params"
+    notebooks.mkdir()
+    params.mkdir()
+    (params / "tiny.yaml").write_text("{}\n")
+    write_notebook(notebooks / "01_says.ipynb", "print('hello from the kernel')")
+    monkeypatch.setattr(report, "NOTEBOOKS_DIR", notebooks)
+    monkeypatch.setattr(config, "PARAMS_DIR", params)
+    source = tmp_path / "fer2013.csv"
+    source.write_text("emotion,pixels,Usage\n")
+    monkeypatch.setattr(report, "resolve_data", lambda data: str(source))
+
+    assert report.main(["run", "--profile", "tiny", "--run-dir", str(tmp_path / "run"), "--log-output"]) == 0
+    err = capsys.readouterr().err
+    assert "hello from the kernel" in err and "Input Notebook" not in err
