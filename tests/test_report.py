@@ -83,21 +83,30 @@ def write_notebook(path: Path, *sources: str) -> None:
     nbformat.write(nb, path)
 
 
-def test_runner_uses_this_interpreter_and_names_the_failing_cell(tmp_path, monkeypatch, capsys):
-    notebooks, params = tmp_path / "notebooks", tmp_path / "params"
-    notebooks.mkdir()
+def tiny_series(tmp_path, monkeypatch, notebooks: dict[str, list[str]]) -> Path:
+    """A series of the given notebooks (name: cell sources) under a profile "tiny" and a stand-in data file;
+    returns that file."""
+    folder, params = tmp_path / "notebooks", tmp_path / "params"
+    folder.mkdir()
     params.mkdir()
     (params / "tiny.yaml").write_text("{}\n")
-    write_notebook(notebooks / "01_ok.ipynb", "import os, sys, json, pathlib\n"
-                   "pathlib.Path(run_dir, 'kernel.json').write_text(json.dumps("
-                   "[sys.executable, os.environ.get('TF_CPP_MIN_LOG_LEVEL'), profile]))")
-    write_notebook(notebooks / "02_fails.ipynb", "x = 1", "raise ValueError('bad thing\\nmore')", "y = 2")
-    write_notebook(notebooks / "03_never.ipynb", "import pathlib\npathlib.Path(run_dir, 'ran03').touch()")
-    monkeypatch.setattr(report, "NOTEBOOKS_DIR", notebooks)
+    for name, sources in notebooks.items():
+        write_notebook(folder / f"{name}.ipynb", *sources)
+    monkeypatch.setattr(report, "NOTEBOOKS_DIR", folder)
     monkeypatch.setattr(config, "PARAMS_DIR", params)
     source = tmp_path / "fer2013.csv"
     source.write_text("emotion,pixels,Usage\n")
     monkeypatch.setattr(report, "resolve_data", lambda data: str(source))
+    return source
+
+
+def test_runner_uses_this_interpreter_and_names_the_failing_cell(tmp_path, monkeypatch, capsys):
+    source = tiny_series(tmp_path, monkeypatch,
+                         {"01_ok": ["import os, sys, json, pathlib\n"
+                                   "pathlib.Path(run_dir, 'kernel.json').write_text(json.dumps("
+                                   "[sys.executable, os.environ.get('TF_CPP_MIN_LOG_LEVEL'), profile]))"],
+                          "02_fails": ["x = 1", "raise ValueError('bad thing\\nmore')", "y = 2"],
+                          "03_never": ["import pathlib\npathlib.Path(run_dir, 'ran03').touch()"]})
     run_dir = tmp_path / "run"
     runtime.setup_logging()  # as a process that logs already has it: papermill's own lines still stay out
 
@@ -118,16 +127,7 @@ def test_runner_uses_this_interpreter_and_names_the_failing_cell(tmp_path, monke
 
 
 def test_log_output_streams_the_notebooks_outputs_only(tmp_path, monkeypatch, capsys):
-    notebooks, params = tmp_path / "notebooks", tmp_path / "params"
-    notebooks.mkdir()
-    params.mkdir()
-    (params / "tiny.yaml").write_text("{}\n")
-    write_notebook(notebooks / "01_says.ipynb", "print('hello from the kernel')")
-    monkeypatch.setattr(report, "NOTEBOOKS_DIR", notebooks)
-    monkeypatch.setattr(config, "PARAMS_DIR", params)
-    source = tmp_path / "fer2013.csv"
-    source.write_text("emotion,pixels,Usage\n")
-    monkeypatch.setattr(report, "resolve_data", lambda data: str(source))
+    tiny_series(tmp_path, monkeypatch, {"01_says": ["print('hello from the kernel')"]})
 
     assert report.main(["run", "--profile", "tiny", "--run-dir", str(tmp_path / "run"), "--log-output"]) == 0
     err = capsys.readouterr().err
