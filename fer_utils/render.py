@@ -250,9 +250,12 @@ def _updated(committed: Path, run: RunPaths, only: list[str], folder: Path) -> d
     exist)."""
     if not committed.exists():
         raise RenderError(f"{committed} is missing: publish a whole rendered run first")
-    for kind in sorted({"report"} | {registry.get(n).preprocessing for n in only if n != "ensemble"}):
+    kinds = {registry.get(n).preprocessing for n in only if n != "ensemble"}
+    for kind in sorted(kinds | ({"report"} if "ensemble" in only else set())):
         mine, theirs = run.statistics(kind), RunPaths(folder).statistics(kind)
-        if not mine.exists() or (theirs.exists() and not preprocess.same_statistics(mine, theirs)):
+        if not mine.exists():
+            raise RenderError(f"{mine} is missing: the run has not trained a model with that preprocessing")
+        if theirs.exists() and not preprocess.same_statistics(mine, theirs):
             raise RenderError(f"{mine} differs from the committed {theirs}: the models would not match the "
                               f"committed preprocessing; publish the whole run instead")
     current = json.loads(committed.read_text())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -183,6 +184,13 @@ def test_publish_only_replaces_the_named_models_and_the_ensemble(real_source, tm
     np.savez(tmp_path / "report" / "models" / "preprocessing.npz", mean=np.zeros((48, 48), np.float32), scale=1.0)
     with pytest.raises(render.RenderError, match="differs from the committed"):
         render.publish(run_dir, tmp_path, only=["cnn_tuned"])
+    alone = tmp_path / "dlsvm_alone" / "models"  # as the training CLI leaves a run: one model, its own statistics
+    shutil.copytree(run_dir / "models" / "dlsvm_svm", alone / "dlsvm_svm")
+    with pytest.raises(render.RenderError, match="tang_preprocessing.npz is missing"):
+        render.publish(alone.parent, tmp_path, only=["dlsvm_svm"])
+    shutil.copy(run_dir / "models" / "tang_preprocessing.npz", alone)
+    written = {p.relative_to(tmp_path).as_posix() for p in render.publish(alone.parent, tmp_path, only=["dlsvm_svm"])}
+    assert "report/histories/dlsvm_svm.csv" in written and "report/models/preprocessing.npz" not in written
 
 
 @pytest.mark.parametrize("name", list(registry.MODELS))
