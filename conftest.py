@@ -1,7 +1,11 @@
-"""pytest set-up shared by the unit tests and nbval: quiet TensorFlow, fixed hashing, no stderr comparison, the
-notebook-executing tests first."""
+"""pytest set-up shared by the unit tests and nbval: quiet TensorFlow, fixed hashing, no stderr comparison, each
+executed notebook re-run on the Keras backend that ran it, the notebook-executing tests first."""
 
+import json
 import os
+from pathlib import Path
+
+import pytest
 
 # Before any kernel starts: TensorFlow's C++ start-up lines differ between runs, and hashing must not.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -12,6 +16,16 @@ def pytest_collectstart(collector):
     """nbval compares what a notebook prints, not its log lines (stderr holds timings and cache messages)."""
     if str(getattr(collector, "path", "")).endswith(".ipynb") and hasattr(collector, "skip_compare"):
         collector.skip_compare += ("stderr",)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Before nbval starts a notebook's kernel (the kernel inherits this environment): the Keras backend that ran
+    the notebook, as its run folder's manifest records it, so that one nbval session checks every run."""
+    path = Path(str(getattr(item, "path", "")))
+    manifest = path.parent.parent / "manifest.json"
+    if path.suffix == ".ipynb" and manifest.exists():
+        os.environ["KERAS_BACKEND"] = json.loads(manifest.read_text())["keras_backend"]
 
 
 def pytest_collection_modifyitems(items):

@@ -27,6 +27,7 @@ import simplejpeg
 from PIL import Image
 from sklearn.model_selection import train_test_split
 
+from . import user_cache_dir
 from .atomic import atomic_path
 
 log = logging.getLogger(__name__)
@@ -178,11 +179,6 @@ def cache_dir_default() -> Path:
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
     return user_cache_dir()
-
-
-def user_cache_dir() -> Path:
-    """The user's cache folder for the package: (XDG_CACHE_HOME or ~/.cache)/fer_utils."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fer_utils"
 
 
 # --------------------------------------------------------------------------- finding the form

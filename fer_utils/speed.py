@@ -12,9 +12,10 @@ import time
 import numpy as np
 
 from . import atomic, config, registry, runtime
-from .data import IMAGE_SIDE, user_cache_dir
+from . import user_cache_dir
+from .data import IMAGE_SIDE
 
-SPEED_FILE = "speed.json"  # in data.user_cache_dir()
+SPEED_FILE = "speed.json"  # in user_cache_dir()
 TIMED_BATCHES = 2  # batches timed beyond one (after an untimed batch that traces the step)
 
 

@@ -232,36 +232,35 @@ def test_committed_ensemble_is_consistent_and_stated():
 
 @pytest.mark.notebooks
 @pytest.mark.parametrize("notebook", ["05", "06", "07", "08"])
-def test_interpretation_notebooks_name_the_notebook_to_run_first(real_source, tmp_path, notebook):
+def test_interpretation_notebooks_name_the_notebook_to_run_first(real_source, tmp_path, notebook, capsys):
     """In a run folder without a trained CNN, notebooks 05-08 stop with one message naming notebook 02, and no
     traceback of the package. (The Jupyter kernel itself may print its own lines while it shuts down on a loaded
     machine, "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel." or a tornado/ZMQ traceback of
     ipykernel's; those are not the runner's.)"""
-    result = subprocess.run([sys.executable, "-m", "fer_utils.report", "run", "--profile", "smoke", "--only", notebook,
-                             "--run-dir", str(tmp_path)], capture_output=True, text=True,
-                            env={**os.environ, data.DATA_ENV: str(real_source)})
-    assert result.returncode == 1
-    ours = [line for line in result.stderr.splitlines() if line.startswith("fer-report")]
-    assert len(ours) == 1 and "run notebook 02_cnn_training first" in ours[0], result.stderr[-2000:]
-    assert "fer_utils" not in "".join(l for l in result.stderr.splitlines() if l.lstrip().startswith("File "))
+    assert report.main(["run", "--profile", "smoke", "--only", notebook, "--run-dir", str(tmp_path),
+                        "--data", str(real_source)]) == 1
+    err = capsys.readouterr().err
+    ours = [line for line in err.splitlines() if line.startswith("fer-report")]
+    assert len(ours) == 1 and "run notebook 02_cnn_training first" in ours[0], err[-2000:]
+    assert "fer_utils" not in "".join(l for l in err.splitlines() if l.lstrip().startswith("File "))
 
 
 @pytest.mark.notebooks
-def test_the_quick_profile_starts_from_the_reference_runs_trainings(real_source, tmp_path):
+def test_the_quick_profile_starts_from_the_reference_runs_trainings(real_source, tmp_path, capsys):
     """With the reference run's data and settings, `fer-report run` says before the first notebook which trainings
     it takes from the committed run; notebook 02 then loads the CNN instead of training it, and the rendered
     report names the CNN as the reference run's."""
     if data.sha256(real_source) not in reference.data_hashes():
         pytest.skip("the data is not the reference run's")
-    result = subprocess.run([sys.executable, "-m", "fer_utils.report", "run", "--profile", "quick", "--only", "02",
-                             "--run-dir", str(tmp_path)], capture_output=True, text=True,
-                            env={**os.environ, data.DATA_ENV: str(real_source)})
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = result.stdout.splitlines()
+    code = report.main(["run", "--profile", "quick", "--only", "02", "--run-dir", str(tmp_path),
+                        "--data", str(real_source)])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-3000:]
+    lines = out.splitlines()
     taken = next(i for i, line in enumerate(lines) if "trainings are the reference run's" in line)
     assert taken < next(i for i, line in enumerate(lines) if line.startswith("[1/1] 02_cnn_training"))
     assert " cnn" in lines[taken] and "--retrain trains them here" in lines[taken]
-    assert "nothing to train" in result.stdout and "epoch 1/50" not in result.stdout
+    assert "nothing to train" in out and "epoch 1/50" not in out
     folder = tmp_path / "models" / "cnn"
     assert reference.adopted(folder) is not None and not list(folder.glob("checkpoint-*"))
     record = json.loads((folder / "results.json").read_text())

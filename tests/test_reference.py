@@ -190,3 +190,19 @@ def test_tensorflow_runs_with_onednn_after_the_package_is_imported():
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.stdout.strip().splitlines()[-1] == "True", out.stderr[-2000:]
+
+
+def test_jax_compiles_into_the_users_cache_folder_unless_the_user_chose(tmp_path):
+    """After the package is imported, JAX keeps every compilation in user_cache_dir()/jax: a second process
+    compiling the same function finds it there. A cache folder the user set is kept."""
+    pytest.importorskip("jax")
+    environ = {"JAX_COMPILATION_CACHE_DIR": "/mine"}
+    fer_utils.prefer_jax_compilation_cache(environ)
+    assert environ == {"JAX_COMPILATION_CACHE_DIR": "/mine"}
+    code = ("import fer_utils, jax, jax.numpy as jnp\nprint(jax.jit(lambda x: jnp.sin(x) * 2)(jnp.ones(3)).sum())")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("JAX_")}, "XDG_CACHE_HOME": str(tmp_path)}
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+    entries = list((tmp_path / "fer_utils" / "jax").iterdir())
+    assert entries and len(entries) == len({p.name for p in entries})
