@@ -192,7 +192,7 @@ def _current_python_kernel():
         spec_dir = Path(tmp, "kernels", "python3")
         spec_dir.mkdir(parents=True)
         spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                         "--IPKernelApp.log_level=ERROR"],
+                         "--IPKernelApp.log_level=CRITICAL"],  # not its shutdown's "KeyboardInterrupt caught"
                 "display_name": "Python 3 (fer-report)", "language": "python", "env": KERNEL_ENV}
         (spec_dir / "kernel.json").write_text(json.dumps(spec))
         old = os.environ.get("JUPYTER_PATH")
