@@ -38,21 +38,22 @@ def test_real_data_has_the_standard_splits(real_source):
 
 
 def test_csv_forms_of_the_real_data_match_it(real_source, tmp_path):
-    """fer2013.csv and a training-only train.csv written from the real faces read back the same pixels."""
+    """fer2013.csv and a training-only train.csv written from the real faces (every fourth face of each split)
+    read back the same pixels."""
     ds = data.load_fer2013(real_source)
     if ds.val_carved:
         pytest.skip("the real source is training-only; nothing to write a fer2013.csv from")
     usage = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
-    parts = [(s.images, s.labels, np.full(len(s), usage[name])) for name, s in ds.splits().items()]
+    kept = {name: (s.images[::4], s.labels[::4]) for name, s in ds.splits().items()}
+    parts = [(x, y, np.full(len(y), usage[name])) for name, (x, y) in kept.items()]
     images, labels, usages = (np.concatenate(p) for p in zip(*parts))
     full = data.load_fer2013(ff.write_fer2013_csv(tmp_path / "fer2013.csv", images, labels, usages, crlf=True),
                              use_cache=False)
     for name in data.SPLITS:
-        np.testing.assert_array_equal(getattr(full, name).images, getattr(ds, name).images)
-        np.testing.assert_array_equal(getattr(full, name).labels, getattr(ds, name).labels)
-    train = data.load_fer2013(ff.write_train_csv(tmp_path / "train.csv", ds.train.images, ds.train.labels),
-                              use_cache=False)
-    assert len(train.train) + len(train.val) == 28709 and train.test is None
+        np.testing.assert_array_equal(getattr(full, name).images, kept[name][0])
+        np.testing.assert_array_equal(getattr(full, name).labels, kept[name][1])
+    train = data.load_fer2013(ff.write_train_csv(tmp_path / "train.csv", *kept["train"]), use_cache=False)
+    assert len(train.train) + len(train.val) == len(kept["train"][1]) == 7178 and train.test is None
 
 
 SERIES = {"tensorflow": "smoke", "jax": "smoke-jax"}  # backend: its run folder under runs/
