@@ -170,7 +170,7 @@ def _papermill_logging(log_output: bool):
     """Papermill's own log lines stay quiet whatever logging the process has set up; with `log_output` the
     notebooks' outputs stream to stderr as they come."""
     logger = logging.getLogger("papermill")
-    saved = logger.level, logger.propagate, logger.handlers[:]
+    level, propagate, handlers = logger.level, logger.propagate, logger.handlers[:]
     logger.propagate = False
     logger.handlers = []
     if log_output:
@@ -182,7 +182,8 @@ def _papermill_logging(log_output: bool):
     try:
         yield
     finally:
-        logger.level, logger.propagate, logger.handlers = saved[0], saved[1], saved[2]
+        logger.propagate, logger.handlers = propagate, handlers
+        logger.setLevel(level)  # through setLevel, so that logging forgets the levels it cached meanwhile
 
 
 @contextlib.contextmanager

@@ -11,8 +11,7 @@ import time
 
 import numpy as np
 
-from . import atomic, config, registry, runtime
-from . import user_cache_dir
+from . import atomic, config, registry, runtime, user_cache_dir
 from .data import IMAGE_SIDE
 
 SPEED_FILE = "speed.json"  # in user_cache_dir()
