@@ -16,7 +16,7 @@ import pandas as pd
 
 from . import atomic, config, evaluation, faces, preprocess, registry, results
 from .data import CLASS_NAMES, IMAGE_SIDE
-from .runtime import import_keras_quietly
+from .runtime import import_keras_quietly, set_jit_compile
 
 PUBLISHED = config.PROJECT_ROOT / "report"
 CSV_NAME = "predictions.csv"
@@ -79,7 +79,7 @@ def load_model(path: Path):
     if tuple(model.output_shape) != expected_out:
         raise ModelError(f"{path}: the model gives {tuple(model.output_shape)[1:]} outputs, not "
                          f"{len(CLASS_NAMES)} classes")
-    return model
+    return set_jit_compile(model)
 
 
 def _published_best() -> Classifier:

@@ -72,9 +72,7 @@ def _measure(name: str, batch_size: int, precision) -> dict[str, float]:
     spec = registry.get(name)
     with runtime.compute_scope(precision):
         model = spec.build(0, **({"total_steps": 1000} if spec.schedule_steps else {}))
-    jit = runtime.resolved_jit_compile("auto")
-    if jit != "auto":
-        model.jit_compile = jit
+    runtime.set_jit_compile(model)
     rng = np.random.default_rng(0)
     n = batch_size * (TIMED_BATCHES + 1)
     x = rng.uniform(-1, 1, (n, IMAGE_SIDE, IMAGE_SIDE, 1)).astype(np.float32)

@@ -92,9 +92,7 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
                 keras.utils.set_random_seed(seed)
                 steps = {"total_steps": epochs * -(-len(y_train) // batch_size)} if spec.schedule_steps else {}
                 model = spec.build(seed, **steps)
-            jit = runtime.resolved_jit_compile(jit_compile)
-            if jit != "auto":
-                model.jit_compile = jit
+            runtime.set_jit_compile(model, jit_compile)
             model.steps_per_execution = steps_per_execution
             if replicas > 1:
                 log.info("%s: data-parallel over %d devices", name, replicas)
@@ -103,7 +101,7 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
                       callbacks=[EpochCommit(name, folder, epochs, history)])
         history = read_history(folder)
     best_epoch = best_epoch_of(history)
-    model = keras.models.load_model(best_model(folder, best_epoch), compile=False)
+    model = runtime.set_jit_compile(keras.models.load_model(best_model(folder, best_epoch), compile=False))
     return Trained(name, model, history, best_epoch, folder)
 
 
@@ -229,7 +227,8 @@ def load_history(run_dir: str | os.PathLike, name: str) -> pd.DataFrame:
 def load_best(run_dir: str | os.PathLike, name: str):
     """The best-on-val model of `name` in a run (for inference); an error naming its notebook if missing."""
     folder = _trained_folder(run_dir, name)
-    return keras.models.load_model(best_model(folder, best_epoch_of(read_history(folder))), compile=False)
+    return runtime.set_jit_compile(keras.models.load_model(best_model(folder, best_epoch_of(read_history(folder))),
+                                                           compile=False))
 
 
 def _trained_folder(run_dir, name: str) -> Path:

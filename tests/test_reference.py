@@ -174,6 +174,47 @@ def test_xla_is_never_the_automatic_choice_under_tensorflow_on_a_cpu(monkeypatch
     assert runtime.resolved_jit_compile(True) is True and runtime.resolved_jit_compile(False) is False
 
 
+JAX_AUGMENTATION = """
+import json
+import jax, numpy as np
+from fer_utils import models, runtime
+model = runtime.set_jit_compile(models.build_cnn(augment=True, seed=1))
+augmentation = model.get_layer("augmentation")
+x = np.random.default_rng(0).uniform(-1, 1, (8, 48, 48, 1)).astype("float32")
+def augment(state, faces):
+    return augmentation.stateless_call([], state, faces, training=True)
+state = [v.value for v in augmentation.non_trainable_variables]
+eager, _ = augment(state, x)
+first, state = jax.jit(augment)(state, x)
+second, _ = jax.jit(augment)(state, x)
+gap = lambda a, b: float(np.abs(np.asarray(a) - np.asarray(b)).max())
+print(json.dumps({"jit": model.jit_compile, "eager": gap(first, eager), "next": gap(first, second), "face": gap(first, x)}))
+"""
+
+
+def test_the_augmented_cnn_compiles_under_jax_with_the_same_augmentation():
+    """Keras marks its random affine layers unfit for XLA; under JAX the training step compiles anyway (or it runs
+    op by op), and compiled, the augmentation draws what it draws uncompiled, afresh at each step."""
+    pytest.importorskip("jax")
+    out = subprocess.run([sys.executable, "-c", JAX_AUGMENTATION], env={**os.environ, "KERAS_BACKEND": "jax"},
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["jit"] is True and result["eager"] < 1e-4
+    assert result["next"] > 0.1 and result["face"] > 0.1  # the next step draws other shifts; the face is moved
+
+
+def test_tensorflow_keeps_xla_off_on_a_cpu_for_every_model(monkeypatch):
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow's choice")
+    monkeypatch.setattr(runtime, "devices", lambda: ["CPU"])
+    from fer_utils import models
+
+    assert runtime.set_jit_compile(models.build_cnn(augment=True, seed=1)).jit_compile is False
+
+
 def test_onednn_is_turned_on_for_x86_unless_the_user_chose():
     for machine, given, expected in (("x86_64", {}, "1"), ("AMD64", {}, "1"), ("x86_64", {"TF_ENABLE_ONEDNN_OPTS": "0"}, "0"),
                                      ("aarch64", {}, None)):
