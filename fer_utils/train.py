@@ -101,8 +101,12 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
                       callbacks=[EpochCommit(name, folder, epochs, history)])
         history = read_history(folder)
     best_epoch = best_epoch_of(history)
-    model = runtime.set_jit_compile(keras.models.load_model(best_model(folder, best_epoch), compile=False))
-    return Trained(name, model, history, best_epoch, folder)
+    return Trained(name, _inference_model(folder, best_epoch), history, best_epoch, folder)
+
+
+def _inference_model(folder: Path, epoch: int):
+    """The model saved at `epoch` in a training folder, loaded for inference with this backend's XLA choice."""
+    return runtime.set_jit_compile(keras.models.load_model(best_model(folder, epoch), compile=False))
 
 
 class EpochCommit(keras.callbacks.Callback):
@@ -227,8 +231,7 @@ def load_history(run_dir: str | os.PathLike, name: str) -> pd.DataFrame:
 def load_best(run_dir: str | os.PathLike, name: str):
     """The best-on-val model of `name` in a run (for inference); an error naming its notebook if missing."""
     folder = _trained_folder(run_dir, name)
-    return runtime.set_jit_compile(keras.models.load_model(best_model(folder, best_epoch_of(read_history(folder))),
-                                                           compile=False))
+    return _inference_model(folder, best_epoch_of(read_history(folder)))
 
 
 def _trained_folder(run_dir, name: str) -> Path:
