@@ -14,14 +14,11 @@ from .data import CLASS_NAMES
 ROUNDS = 30  # selection rounds: weights are multiples of 1/ROUNDS
 
 
-def probabilities(name: str, model, x: np.ndarray, flip: bool = True) -> np.ndarray:
-    """Model `name`'s class probabilities on faces `x` (flip-averaged by default); a model that outputs SVM
-    scores (the registry says so) has them turned into probabilities by a softmax."""
-    outputs = evaluation.predict_proba(model, x, flip=flip).astype(np.float64)
-    if registry.get(name).scores:
-        outputs = np.exp(outputs - outputs.max(axis=1, keepdims=True))
-        outputs /= outputs.sum(axis=1, keepdims=True)
-    return outputs
+def probabilities(name: str, outputs: np.ndarray) -> np.ndarray:
+    """Model `name`'s class probabilities from its outputs (`fer_utils.results.read_outputs`: averaged over its
+    chosen views); a model that outputs SVM scores (the registry says so) has them turned into probabilities by a
+    softmax."""
+    return evaluation.probabilities(outputs, registry.get(name).scores)
 
 
 def combine(members: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
@@ -72,7 +69,7 @@ def best_member(record: dict) -> tuple[str, float]:
 
 
 def members_table(record: dict) -> pd.DataFrame:
-    """One row per member (by its label): its weight, its own val and test accuracy (flip-averaged), and the
+    """One row per member (by its label): its weight, its own val and test accuracy (its chosen views), and the
     ensemble's when it is re-selected without that member."""
     rows = []
     for name in record["members"]:

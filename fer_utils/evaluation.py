@@ -1,54 +1,122 @@
 """How good a trained model is: its outputs averaged over test-time views (the face, its mirror image, shifted
-crops), accuracy, per-class precision, recall and F1, and the confusion matrix with what it shows."""
+copies) with the view set chosen on val alone, accuracy, per-class precision, recall and F1, and the confusion
+matrix with what it shows."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, precision_recall_fscore_support
 
 from .data import CLASS_NAMES
 
-# Test-time views as pixel shifts (dy, dx) and a mirror flag: the face, its mirror, then shifts that move a
-# 42x42 centre crop (DLSVM's) to the corners, plain and mirrored. The first two are the flip average.
-VIEWS = [(0, 0, False), (0, 0, True), (-3, -3, False), (-3, 3, False), (3, -3, False), (3, 3, False),
-         (-3, -3, True), (-3, 3, True), (3, -3, True), (3, 3, True)]
-FLIP = 2  # views averaged for "flip-averaged"
+# Test-time view sets: each view is a shift (dy, dx) of the face with its edge rows and columns repeated (no
+# pixel wraps around), plain or mirrored. "mirror" is the flip average; the shifts move the face by 2 px along the
+# axes and by 3 px along the diagonals; "crops" moves DLSVM's 42x42 centre crop to the face's corners.
+_CROSS = [(0, 0), (-2, 0), (2, 0), (0, -2), (0, 2)]
+_DIAGONALS = [(-3, -3), (-3, 3), (3, -3), (3, 3)]
+VIEW_SETS = {
+    "plain": [(0, 0, False)],
+    "mirror": [(0, 0, False), (0, 0, True)],
+    "mirror x 5 shifts": [(dy, dx, m) for dy, dx in _CROSS for m in (False, True)],
+    "mirror x 9 shifts": [(dy, dx, m) for dy, dx in _CROSS + _DIAGONALS for m in (False, True)],
+    "mirror x 5 crops": [(dy, dx, m) for dy, dx in [(0, 0)] + _DIAGONALS for m in (False, True)],
+}
 EVAL_BATCH = 512  # faces per prediction call (inference only, so the batch changes no number)
+CHUNK = 16 * EVAL_BATCH  # views of faces predicted per call
 
 
-def views(x: np.ndarray, count: int):
-    """The first `count` (1-10) VIEWS of faces (N, 48, 48, 1). A shift wraps only pixels a centre crop drops."""
-    if not 1 <= count <= len(VIEWS):
-        raise ValueError(f"test views must be between 1 and {len(VIEWS)}, got {count}")
-    for dy, dx, mirror in VIEWS[:count]:
-        view = np.roll(x, (-dy, -dx), axis=(1, 2)) if dy or dx else x
-        yield view[:, :, ::-1, :] if mirror else view
+def views_of(name: str) -> list[tuple[int, int, bool]]:
+    """The views (dy, dx, mirror) of view set `name`; an error listing the sets."""
+    try:
+        return VIEW_SETS[name]
+    except KeyError:
+        raise ValueError(f"unknown test views {name!r}; choose one of {', '.join(VIEW_SETS)}") from None
 
 
-def predict_views(model, x: np.ndarray, count: int, batch_size: int = EVAL_BATCH) -> np.ndarray:
-    """The model's outputs (probabilities or SVM scores) for each of the first `count` views: (count, N, classes)."""
-    return np.stack([np.asarray(model.predict(v, batch_size=batch_size, verbose=0), dtype=np.float32)
-                     for v in views(x, count)])
+def shifted(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Faces (N, H, W, C) seen through a window moved by (dy, dx) pixels: out[i, j] = x[i + dy, j + dx], with
+    the edge rows and columns repeated where the window leaves the face."""
+    if not dy and not dx:
+        return x
+    pad = max(abs(dy), abs(dx))
+    padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge")
+    return padded[:, pad + dy:pad + dy + x.shape[1], pad + dx:pad + dx + x.shape[2]]
 
 
-def predict_proba(model, x: np.ndarray, flip: bool = False) -> np.ndarray:
-    """Class outputs; with `flip`, the average over each face and its mirror image."""
-    return predict_views(model, x, FLIP if flip else 1).mean(axis=0)
+def view(x: np.ndarray, dy: int, dx: int, mirror: bool) -> np.ndarray:
+    """One test-time view of faces (N, 48, 48, 1): shifted, then mirrored left to right if `mirror`."""
+    moved = shifted(x, dy, dx)
+    return moved[:, :, ::-1] if mirror else moved
 
 
-def evaluate(model, x: np.ndarray, y: np.ndarray, crops: int = 0) -> dict:
-    """On one split: accuracy plain and flip-averaged, per-class recall, and with `crops`, the accuracy of the
-    outputs averaged over that many views. Each view is predicted once."""
-    outputs = predict_views(model, x, max(FLIP, crops))
-    plain = outputs[0].argmax(1)
-    results = {"accuracy": float(accuracy_score(y, plain)),
-               "flip_accuracy": float(accuracy_score(y, outputs[:FLIP].mean(axis=0).argmax(1))),
-               "per_class": per_class_metrics(y, plain)["recall"].to_dict()}
-    if crops:
-        results["crops"] = crops
-        results["crop_accuracy"] = float(accuracy_score(y, outputs[:crops].mean(axis=0).argmax(1)))
-    return results
+def predict_views(model, x: np.ndarray, views, batch_size: int = EVAL_BATCH) -> np.ndarray:
+    """The model's outputs (probabilities or SVM scores) for each view of `views`: (len(views), N, classes).
+    The views of a chunk of faces go through one prediction call."""
+    views = list(views)
+    per_chunk = max(1, CHUNK // len(views))
+    outputs = []
+    for start in range(0, len(x), per_chunk):
+        faces = x[start:start + per_chunk]
+        stacked = np.concatenate([view(faces, *v) for v in views])
+        predicted = np.asarray(model.predict(stacked, batch_size=batch_size, verbose=0), dtype=np.float32)
+        outputs.append(predicted.reshape(len(views), len(faces), -1))
+    return np.concatenate(outputs, axis=1)
+
+
+def view_outputs(model, x: np.ndarray, name: str = "mirror") -> np.ndarray:
+    """The model's outputs averaged over view set `name` (default: each face and its mirror image)."""
+    return predict_views(model, x, views_of(name)).mean(axis=0)
+
+
+def probabilities(outputs: np.ndarray, scores: bool = False) -> np.ndarray:
+    """Class probabilities of a model's outputs: as they are (renormalised in float64), or softmax of SVM
+    `scores`."""
+    outputs = np.asarray(outputs, dtype=np.float64)
+    if scores:
+        outputs = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+    return outputs / outputs.sum(axis=1, keepdims=True)
+
+
+def evaluate(model, x: np.ndarray, y: np.ndarray, view_sets=("plain", "mirror"), scores: bool = False
+             ) -> tuple[dict, dict[str, np.ndarray]]:
+    """On one split: accuracy plain and flip-averaged, per-class recall (plain), and for each of `view_sets`
+    the accuracy and log-loss of the outputs averaged over its views. Each distinct view is predicted once.
+    Returns the record and, per view set, the averaged outputs."""
+    names = list(dict.fromkeys(["plain", "mirror", *view_sets]))
+    distinct = list(dict.fromkeys(v for n in names for v in views_of(n)))
+    predicted = predict_views(model, x, distinct)
+    averaged = {n: predicted[[distinct.index(v) for v in views_of(n)]].mean(axis=0) for n in names}
+    record = {"accuracy": float(accuracy_score(y, averaged["plain"].argmax(1))),
+              "flip_accuracy": float(accuracy_score(y, averaged["mirror"].argmax(1))),
+              "per_class": per_class_metrics(y, averaged["plain"].argmax(1))["recall"].to_dict(),
+              "view_sets": {n: float(accuracy_score(y, averaged[n].argmax(1))) for n in view_sets},
+              "view_set_log_loss": {n: float(log_loss(y, probabilities(averaged[n], scores),
+                                                      labels=range(len(CLASS_NAMES)))) for n in view_sets}}
+    return record, averaged
+
+
+def choose_views(val_record: dict) -> str:
+    """The view set of a val record (`evaluate`) to score test with: the highest val accuracy; among equal ones
+    the lower val log-loss, then the fewer views. Val only."""
+    accuracy, loss = val_record["view_sets"], val_record["view_set_log_loss"]
+    return min(accuracy, key=lambda n: (-accuracy[n], loss[n], len(views_of(n))))
+
+
+def evaluate_splits(model, x: dict[str, np.ndarray], y: dict[str, np.ndarray], view_sets, scores: bool = False
+                    ) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
+    """Val over every one of `view_sets`, the set chosen on val alone (`choose_views`), then test once with it
+    (and plain and mirrored). Each split's record names the chosen `views` and their `views_accuracy`; the second
+    value holds each split's outputs averaged over the chosen views (what an ensemble combines)."""
+    val, val_outputs = evaluate(model, x["val"], y["val"], view_sets, scores)
+    chosen = choose_views(val)
+    records = {"val": {**val, "views": chosen, "views_accuracy": val["view_sets"][chosen]}}
+    outputs = {"val": val_outputs[chosen]}
+    if "test" in x:
+        test, test_outputs = evaluate(model, x["test"], y["test"], [chosen], scores)
+        records["test"] = {**test, "views": chosen, "views_accuracy": test["view_sets"][chosen]}
+        outputs["test"] = test_outputs[chosen]
+    return records, outputs
 
 
 def per_class_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:

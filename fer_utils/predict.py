@@ -1,5 +1,6 @@
 """Expressions in your own photos (`fer-report predict`): each face found (`fer_utils.faces`) is classified by a
-trained model with its own preprocessing, flip-averaged as the report evaluates; each photo gets an annotated
+trained model with its own preprocessing, averaged over the test-time views chosen for it on val as the report
+evaluates; each photo gets an annotated
 copy, and all faces one row each in predictions.csv."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .runtime import import_keras_quietly, set_jit_compile
 PUBLISHED = config.PROJECT_ROOT / "report"
 CSV_NAME = "predictions.csv"
 CSV_COLUMNS = ["file", "face", "x", "y", "width", "height", *CLASS_NAMES, "top"]
+DEFAULT_VIEWS = "mirror"  # for a model whose results name no views chosen on val
 
 
 class ModelError(ValueError):
@@ -29,23 +31,35 @@ class ModelError(ValueError):
 
 @dataclass
 class Classifier:
-    """A trained model, the preprocessing statistics it was trained with, and where it came from."""
+    """A trained model, the preprocessing statistics it was trained with, where it came from, and the test-time
+    view set (`fer_utils.evaluation.VIEW_SETS`) its outputs are averaged over."""
 
     model: object
     statistics: preprocess.Preprocessor
     source: str
+    views: str = DEFAULT_VIEWS
 
     def probabilities(self, crops: np.ndarray) -> np.ndarray:
-        """(n, 7) class probabilities of 48x48 uint8 faces, averaged over each face and its mirror image."""
+        """(n, 7) class probabilities of 48x48 uint8 faces, averaged over the classifier's views."""
         if not len(crops):
             return np.zeros((0, len(CLASS_NAMES)), np.float32)
-        return evaluation.predict_proba(self.model, self.statistics.transform(crops), flip=True)
+        return evaluation.view_outputs(self.model, self.statistics.transform(crops), self.views)
 
 
-def load_classifier(model: str | os.PathLike | None = None) -> Classifier:
+def load_classifier(model: str | os.PathLike | None = None, views: str | None = None) -> Classifier:
     """`model`: a .keras file (its preprocessing.npz beside it or one folder up), or a run folder (its best
     model on val among those with the report's preprocessing); by default the committed reference model that
-    scored best on val (PublicTest)."""
+    scored best on val (PublicTest). `views`: a view set of `fer_utils.evaluation.VIEW_SETS`; by default the one
+    the model's results chose on val (the mirror image where they name none)."""
+    if views is not None:
+        evaluation.views_of(views)
+    classifier = _located(model)
+    if views is not None:
+        classifier.views = views
+    return classifier
+
+
+def _located(model: str | os.PathLike | None) -> Classifier:
     if model is None:
         return _published_best()
     path = Path(model).expanduser()
@@ -58,7 +72,21 @@ def load_classifier(model: str | os.PathLike | None = None) -> Classifier:
     if statistics is None:
         raise ModelError(f"{path}: no preprocessing.npz beside it or in its parent folder (the statistics it "
                          f"was trained with)")
-    return Classifier(load_model(path), preprocess.Preprocessor.load(statistics), config.shown_path(path))
+    return Classifier(load_model(path), preprocess.Preprocessor.load(statistics), config.shown_path(path),
+                      _chosen_views(path))
+
+
+def _chosen_views(path: Path) -> str:
+    """The views chosen on val for the model file `path`, as results.json beside it (a training folder's) or
+    one folder up (a reference run's, listing its models) records them; DEFAULT_VIEWS where neither does."""
+    for record_path, key in ((path.parent / results.RESULTS_FILE, None),
+                             (path.parent.parent / results.RESULTS_FILE, path.stem)):
+        if record_path.is_file():
+            record = json.loads(record_path.read_text())
+            record = record.get("models", {}).get(key, {}) if key else record
+            if "views" in record.get("val", {}):
+                return record["val"]["views"]
+    return DEFAULT_VIEWS
 
 
 def load_model(path: Path):
@@ -101,7 +129,7 @@ def _run_best(run: Path) -> Classifier:
     from . import train
 
     return Classifier(train.load_best(run, best), preprocess.Preprocessor.load(paths.statistics("report")),
-                      f"{config.shown_path(run)} ({best})")
+                      f"{config.shown_path(run)} ({best})", records[best]["val"].get("views", DEFAULT_VIEWS))
 
 
 @dataclass
@@ -145,16 +173,19 @@ def read_faces(classifier: Classifier, path: str | os.PathLike, min_face: int = 
 
 
 def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLike = "predictions",
-            explain: bool = False, min_face: int = faces.MIN_FACE, echo=print) -> int:
+            explain: bool = False, min_face: int = faces.MIN_FACE, views: str | None = None, echo=print) -> int:
     """`fer-report predict`: annotate each photo into `out`, write `out`/predictions.csv, print one line per
-    photo; 0 if every photo had a face and was read, else 1 (the others are still done)."""
+    photo; 0 if every photo had a face and was read, else 1 (the others are still done). `views` as in
+    `load_classifier`."""
     import matplotlib.pyplot as plt
 
     from . import plots
 
     if min_face < 1:
         raise ValueError(f"--min-face must be a positive number of pixels, got {min_face}")
-    classifier = load_classifier(model)
+    if views is not None and views not in evaluation.VIEW_SETS:
+        raise ValueError(f"--views: unknown test views {views!r}; choose one of {', '.join(evaluation.VIEW_SETS)}")
+    classifier = load_classifier(model, views)
     files, problems = faces.photo_files(paths)
     for problem in problems:
         echo(f"fer-report predict: {problem}", file=sys.stderr)
@@ -182,7 +213,7 @@ def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLik
     if files:
         atomic.write_text(out / CSV_NAME, pd.DataFrame(rows, columns=CSV_COLUMNS).to_csv(index=False))
         echo(f"fer-report predict: {len(rows)} face{'' if len(rows) == 1 else 's'} in {len(files)} "
-             f"photo{'' if len(files) == 1 else 's'}, model {classifier.source}; "
+             f"photo{'' if len(files) == 1 else 's'}, model {classifier.source}, views {classifier.views}; "
              f"table {out / CSV_NAME}")
     return 1 if failed else 0
 

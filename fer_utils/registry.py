@@ -7,12 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+VIEWS = ("plain", "mirror", "mirror x 5 shifts", "mirror x 9 shifts")  # every model's test-time view sets
+CROP_VIEWS = (*VIEWS, "mirror x 5 crops")  # and for models that see a centre crop of the face
+
 
 @dataclass(frozen=True)
 class ModelSpec:
     """One trainable model. `build(seed)` returns it compiled; `preprocessing` is a kind of
-    `fer_utils.preprocess.KINDS`; `crops` says whether test outputs are also averaged over shifted crops
-    (models that see a centre crop of the face); `notebook` trains it and is named when its results are missing;
+    `fer_utils.preprocess.KINDS`; `views`: the test-time view sets (`fer_utils.evaluation.VIEW_SETS`) it may
+    be scored with, one chosen on val; `notebook` trains it and is named when its results are missing;
     `scores`: it outputs class scores (an SVM head), not probabilities; `schedule_steps`: its learning rate
     follows a schedule over the whole training, so the builder is given `total_steps` and a training asked for
     other epochs starts afresh instead of continuing."""
@@ -23,7 +26,7 @@ class ModelSpec:
     epochs_key: str
     notebook: str
     preprocessing: str = "report"
-    crops: bool = False
+    views: tuple[str, ...] = VIEWS
     scores: bool = False
     schedule_steps: bool = False
 
@@ -68,9 +71,9 @@ for _spec in (
               "03_augmentation_ablation"),
     ModelSpec("dnn", "DNN", _builder("build_dnn"), "epochs_dnn", "04_dnn"),
     ModelSpec("dlsvm_svm", "DLSVM, L2-SVM head", _builder("build_dlsvm", head="svm"), "epochs_dlsvm", "08_dlsvm",
-              preprocessing="tang", crops=True, scores=True),
+              preprocessing="tang", views=CROP_VIEWS, scores=True),
     ModelSpec("dlsvm_softmax", "DLSVM, softmax head", _builder("build_dlsvm", head="softmax"), "epochs_dlsvm",
-              "08_dlsvm", preprocessing="tang", crops=True),
+              "08_dlsvm", preprocessing="tang", views=CROP_VIEWS),
     ModelSpec("cnn_tuned", "CNN, tuned recipe", _builder("build_cnn_tuned"), "epochs_cnn_tuned",
               "09_beyond_the_report", schedule_steps=True),
 ):

@@ -237,12 +237,15 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--explain", action="store_true", help="add each face's saliency overlay")
     predict.add_argument("--min-face", type=int, metavar="PIXELS",
                          help="the smallest face side looked for, in the photo's pixels (default 40)")
+    predict.add_argument("--views", help="the test-time views averaged, one of: " + ", ".join(registry.CROP_VIEWS) +
+                         " (default: the set chosen on val for the model)")
     args = parser.parse_args(argv)
     if args.command == "predict":
         from .predict import ModelError, predict as predict_photos
 
         try:
             return predict_photos(args.paths, model=args.model, out=args.out, explain=args.explain,
+                                  views=args.views,
                                   **({"min_face": args.min_face} if args.min_face is not None else {}))
         except (ModelError, ValueError) as e:
             print(f"fer-report predict: {e}", file=sys.stderr)

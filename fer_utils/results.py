@@ -8,12 +8,15 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from . import atomic, registry
+from . import atomic, evaluation, registry
 from .config import RunPaths
 
 RESULTS_FILE = "results.json"  # in a model's training folder, and (all models of a run) in its report
+OUTPUTS_FILE = "outputs.npz"  # in a model's training folder: its val and test outputs with the chosen views
+VIEWS_COLUMN = "test views, chosen on val"
 
 # Published FER2013 accuracies (PrivateTest), the anchors of the report's tables and sentences.
 ANCHORS = {
@@ -37,7 +40,8 @@ def record(name: str, *, trainable_parameters: int, epochs: int, best_epoch: int
            splits: dict[str, dict], training: dict | None = None) -> dict:
     """One model's results: size, epochs, the best epoch on val, training time, the settings it was trained with
     as the profile declared them (`fer_utils.reference.settings`), and per split the evaluation of
-    `fer_utils.evaluation.evaluate` (accuracy, flip_accuracy, per_class, and crops, crop_accuracy where used)."""
+    `fer_utils.evaluation.evaluate_splits` (accuracy, flip_accuracy, per_class, accuracy and log-loss per view
+    set, and the views chosen on val with their accuracy)."""
     return {"model": name, "label": registry.get(name).label, "trainable_parameters": int(trainable_parameters),
             "epochs": int(epochs), "best_epoch": int(best_epoch), "training_seconds": round(float(training_seconds), 1),
             **({"training": training} if training is not None else {}), **splits}
@@ -45,6 +49,24 @@ def record(name: str, *, trainable_parameters: int, epochs: int, best_epoch: int
 
 def write(folder: str | os.PathLike, results: dict) -> Path:
     return atomic.write_json(Path(folder) / RESULTS_FILE, results)
+
+
+def write_outputs(folder: str | os.PathLike, outputs: dict[str, np.ndarray]) -> Path:
+    """A model's outputs per split (N, classes), averaged over its chosen views, as models/<name>/outputs.npz."""
+    with atomic.atomic_path(Path(folder) / OUTPUTS_FILE) as partial:
+        with open(partial, "wb") as file:
+            np.savez(file, **outputs)
+    return Path(folder) / OUTPUTS_FILE
+
+
+def read_outputs(run_dir: str | os.PathLike, name: str) -> dict[str, np.ndarray]:
+    """The outputs of model `name` in a run (`write_outputs`); an error naming its notebook if missing."""
+    path = RunPaths(Path(run_dir).expanduser().resolve()).model(name) / OUTPUTS_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run notebook {registry.get(name).notebook} first with the "
+                                f"same run_dir")
+    with np.load(path) as saved:
+        return {split: saved[split] for split in saved.files}
 
 
 def read(run_dir: str | os.PathLike, name: str) -> dict:
@@ -65,8 +87,8 @@ def collect(run_dir: str | os.PathLike) -> dict[str, dict]:
 
 def table(records, anchors=(), ensemble: dict | None = None) -> pd.DataFrame:
     """One row per model (by its label): size, epochs, best epoch, best val accuracy, test accuracy plain,
-    flip-averaged and (where any model has them) crop-averaged, training minutes; then the `ensemble` record's
-    row (`fer_utils.ensemble`: val accuracy, test accuracy of its flip-averaged members) when given; then the
+    flip-averaged and with the view set chosen on val (named), training minutes; then the `ensemble` record's
+    row (`fer_utils.ensemble`: val and test accuracy of its members with their chosen views) when given; then the
     published rows named in `anchors` (keys of ANCHORS, or True for all)."""
     records = list(records.values()) if isinstance(records, dict) else list(records)
     rows = []
@@ -75,21 +97,38 @@ def table(records, anchors=(), ensemble: dict | None = None) -> pd.DataFrame:
         rows.append({"model": r.get("label", r["model"]), "trainable parameters": r["trainable_parameters"],
                      "epochs": r["epochs"], "best epoch": r["best_epoch"], "best val accuracy": val.get("accuracy"),
                      "test accuracy": test.get("accuracy"), "test accuracy, flip-averaged": test.get("flip_accuracy"),
-                     "test accuracy, crop-averaged": test.get("crop_accuracy"),
+                     VIEWS_COLUMN: test.get("views"), "test accuracy, chosen views": test.get("views_accuracy"),
                      "training minutes": r["training_seconds"] / 60})
     if ensemble:
         rows.append({"model": ensemble_label(ensemble), "best val accuracy": ensemble["val"],
-                     "test accuracy, flip-averaged": ensemble.get("test")})
+                     VIEWS_COLUMN: "each member's", "test accuracy, chosen views": ensemble.get("test")})
     columns = ["model", "trainable parameters", "epochs", "best epoch", "best val accuracy", "test accuracy",
-               "test accuracy, flip-averaged", "test accuracy, crop-averaged", "training minutes"]
+               "test accuracy, flip-averaged", VIEWS_COLUMN, "test accuracy, chosen views", "training minutes"]
     frame = pd.DataFrame(rows, columns=columns).set_index("model")
-    if not any("crop_accuracy" in r.get("test", {}) for r in records):
-        frame = frame.drop(columns="test accuracy, crop-averaged")
     keys = list(ANCHORS) if anchors is True else list(anchors)
     if keys:
         published = pd.DataFrame([{"model": ANCHORS[k][0], "test accuracy": ANCHORS[k][1]} for k in keys])
         frame = pd.concat([frame, published.set_index("model").reindex(columns=frame.columns)])
-    return frame.astype({c: "Int64" for c in COUNTS}).astype({c: float for c in frame.columns if c not in COUNTS})
+    numbers = [c for c in frame.columns if c not in COUNTS and c != VIEWS_COLUMN]
+    return frame.astype({c: "Int64" for c in COUNTS}).astype({c: float for c in numbers})
+
+
+def views_table(records) -> pd.DataFrame:
+    """What test-time views add, one row per model (by its label): val accuracy with each view set it may use
+    (blank where its registry entry allows none), the set chosen on val, and test accuracy plain, mirrored and
+    with the chosen views."""
+    records = list(records.values()) if isinstance(records, dict) else list(records)
+    rows = []
+    for r in records:
+        val, test = r["val"], r.get("test", {})
+        rows.append({"model": r.get("label", r["model"]),
+                     **{f"val accuracy, {n}": a for n, a in val.get("view_sets", {}).items()},
+                     "chosen on val": val.get("views"), "test accuracy": test.get("accuracy"),
+                     "test accuracy, mirror": test.get("flip_accuracy"),
+                     "test accuracy, chosen views": test.get("views_accuracy")})
+    used = [f"val accuracy, {n}" for n in evaluation.VIEW_SETS if any(n in r["val"].get("view_sets", {}) for r in records)]
+    columns = ["model", *used, "chosen on val", "test accuracy", "test accuracy, mirror", "test accuracy, chosen views"]
+    return pd.DataFrame(rows, columns=columns).set_index("model")
 
 
 def ensemble_label(record: dict) -> str:
@@ -99,12 +138,16 @@ def ensemble_label(record: dict) -> str:
 
 
 def points(difference: float) -> str:
-    """A difference of two accuracies in percentage points, signed: "+2.0 points"."""
-    return f"{difference * 100:+.1f} points"
+    """A difference of two accuracies in percentage points, signed: "+2.0 points"; one under 0.05 points that is
+    not zero keeps two decimals ("-0.03 points"), so that a sign never stands before a plain 0.0."""
+    shown = difference * 100
+    return f"{shown:+.2f} points" if 0 < abs(shown) < 0.05 else f"{shown:+.1f} points"
 
 
 def cell(column: str, value) -> str:
     """One value of a results table as the report shows it: accuracies in %, minutes whole, counts grouped."""
+    if isinstance(value, str):
+        return value
     if pd.isna(value):
         return ""
     if "accuracy" in column:

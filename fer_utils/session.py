@@ -64,11 +64,11 @@ class Run:
 
         return prepared(self.fer, kind, self.root)
 
-    def train(self, name: str, test_crops: int = 10, epochs: int | None = None):
+    def train(self, name: str, epochs: int | None = None):
         """Train `name` to the epochs its parameter says (or resume, or load a finished training: a notebook
         opened on a finished run loads it; or, unless the `retrain` parameter, start from the reference run's
-        training when its settings are these) and evaluate it (models with crops over `test_crops` views too);
-        returns (Trained, results)."""
+        training when its settings are these) and evaluate it (test with the views chosen on val); returns
+        (Trained, results)."""
         from .train import train_and_evaluate
 
         spec, p = registry.get(name), self.params
@@ -77,7 +77,7 @@ class Run:
         return train_and_evaluate(name, self.fer, self.x(spec.preprocessing), self.root,
                                   epochs=epochs or p[spec.epochs_key], batch_size=p["batch_size"], seed=self.seed,
                                   train_limit=p["train_limit"], eval_limit=p["eval_limit"],
-                                  test_crops=test_crops, mixed_precision=config.precision_of(p, name),
+                                  mixed_precision=config.precision_of(p, name),
                                   jit_compile=p["jit_compile"], distribute=p["distribute"],
                                   steps_per_execution=p["steps_per_execution"], retrain=bool(p["retrain"]))
 
@@ -96,19 +96,28 @@ class Run:
         """The results record of `name` (`fer_utils.results`)."""
         return results.read(self.root, name)
 
+    def outputs(self, name: str) -> dict[str, np.ndarray]:
+        """The outputs of `name` on each of this run's splits (val, and test where the source has it), averaged
+        over the test-time views chosen for it on val, as its training notebook saved them."""
+        saved = results.read_outputs(self.root, name)
+        splits = [s for s in ("val", "test") if getattr(self.fer, s) is not None]
+        for s in splits:
+            if s not in saved or len(saved[s]) != len(self.split(s)):
+                raise ValueError(f"the saved outputs of {name} do not cover this run's {s} faces: run notebook "
+                                 f"{registry.get(name).notebook} again with the same run_dir")
+        return {s: saved[s] for s in splits}
+
     def ensemble(self, members: list[str] | None = None) -> dict:
-        """The ensemble of `members` (default: every registry model this run has trained): their flip-averaged
-        probabilities averaged with weights chosen on val only (`fer_utils.ensemble`), scored on val and test;
-        saved as models/ensemble.json."""
+        """The ensemble of `members` (default: every registry model this run has trained): their probabilities
+        with the views each chose on val, averaged with weights chosen on val only (`fer_utils.ensemble`), scored
+        on val and test; saved as models/ensemble.json."""
         from . import ensemble
 
         names = members or list(results.collect(self.root))
-        splits = [s for s in ("val", "test") if getattr(self.fer, s) is not None]
-        outputs = {s: {} for s in splits}
+        outputs = {}
         for name in names:
-            model, x = self.model(name), self.x(registry.get(name).preprocessing)
-            for s in splits:
-                outputs[s][name] = ensemble.probabilities(name, model, x[s])
+            for split, out in self.outputs(name).items():
+                outputs.setdefault(split, {})[name] = ensemble.probabilities(name, out)
         record = ensemble.evaluate(outputs["val"], self.fer.val.labels, outputs.get("test"),
                                    self.fer.test.labels if self.fer.test is not None else None)
         atomic.write_json(self.paths.ensemble, record)

@@ -1,7 +1,7 @@
 """Resumable training of the registry's models and their evaluation. Each epoch writes a checkpoint and a
 history row atomically, so a killed run resumes after its last finished epoch; the best epoch on val is kept.
 
-    python -m fer_utils.train MODEL --profile P [--data PATH] [--run-dir DIR] [--epochs N] [--retrain] [--test-crops N]
+    python -m fer_utils.train MODEL --profile P [--data PATH] [--run-dir DIR] [--epochs N] [--retrain]
 """
 
 from __future__ import annotations
@@ -244,12 +244,13 @@ def _trained_folder(run_dir, name: str) -> Path:
 
 def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], run_dir: str | os.PathLike, *,
                        epochs: int, batch_size: int, seed: int, train_limit: int, eval_limit: int,
-                       test_crops: int = len(evaluation.VIEWS), mixed_precision: bool = False, jit_compile="auto",
+                       mixed_precision: bool = False, jit_compile="auto",
                        distribute: str = "none", steps_per_execution: int = 1,
                        retrain: bool = False, before_training=None) -> tuple[Trained, dict]:
     """Train (or resume, or load) `name` in the run's models/<name> on `fer`'s faces preprocessed as `x` (split ->
-    array), evaluate it on val and test (models with crops also over `test_crops` views) and write its results
-    (`fer_utils.results`) beside it. Where a reference run holds this very training (`fer_utils.reference`), it
+    array), evaluate it on val over each of its registered view sets and on test with the set chosen on val
+    (`fer_utils.evaluation.evaluate_splits`), and write its results (`fer_utils.results`) and its outputs with the
+    chosen views beside it. Where a reference run holds this very training (`fer_utils.reference`), it
     is copied in and loaded instead of trained, unless `retrain`; `before_training(done)` is called when epochs
     are about to be trained (after `done` finished ones). The compute options go to `train_model`."""
     spec = registry.get(name)
@@ -265,12 +266,12 @@ def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], r
                           epochs=epochs, batch_size=batch_size, seed=seed, identity=identity,
                           mixed_precision=mixed_precision, jit_compile=jit_compile, distribute=distribute,
                           steps_per_execution=steps_per_execution)
-    splits = {split: evaluation.evaluate(trained.model, x[split], getattr(fer, split).labels,
-                                         test_crops if spec.crops else 0)
-              for split in ("val", "test") if split in x}
+    splits, outputs = evaluation.evaluate_splits(trained.model, x, {s: getattr(fer, s).labels for s in x},
+                                                 spec.views, spec.scores)
     record = results.record(name, trainable_parameters=trainable_parameters(trained.model),
                             epochs=len(trained.history), best_epoch=trained.best_epoch,
                             training_seconds=trained.history["seconds"].sum(), training=wanted, splits=splits)
+    results.write_outputs(folder, outputs)
     results.write(folder, record)
     return trained, record
 
@@ -292,9 +293,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="train to this many epochs instead of the profile's")
     parser.add_argument("--retrain", action="store_true",
                         help="train here even where the committed reference run holds this training")
-    parser.add_argument("--test-crops", type=int, default=len(evaluation.VIEWS),
-                        help=f"models with crops: test views averaged, 1-{len(evaluation.VIEWS)} "
-                             f"(default {len(evaluation.VIEWS)})")
     args = parser.parse_args(argv)
     runtime.setup_logging("%(asctime)s %(message)s")
     where, warning = runtime.device_report()
@@ -321,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         _, record = train_and_evaluate(
             args.model, fer, prepared(fer, spec.preprocessing, run_dir), run_dir,
             epochs=epochs, batch_size=params["batch_size"], seed=params["seed"],
-            train_limit=params["train_limit"], eval_limit=params["eval_limit"], test_crops=args.test_crops,
+            train_limit=params["train_limit"], eval_limit=params["eval_limit"],
             mixed_precision=config.precision_of(params, args.model), jit_compile=params["jit_compile"],
             distribute=params["distribute"], steps_per_execution=params["steps_per_execution"],
             retrain=args.retrain, before_training=estimate)

@@ -62,14 +62,12 @@ def test_selection_never_sees_test():
 
 
 def test_svm_scores_become_probabilities_with_the_same_ranking():
-    class Scores:
-        def predict(self, x, batch_size=None, verbose=0):
-            return np.stack([x[:, 0, 0, 0] * k for k in range(-3, 4)], axis=1) * 2.0
-
-    x = np.random.default_rng(0).normal(0, 1, (20, 48, 48, 1)).astype(np.float32)
-    p = ensemble.probabilities("dlsvm_svm", Scores(), x, flip=False)
+    scores = np.random.default_rng(0).normal(0, 3, (20, CLASSES))
+    p = ensemble.probabilities("dlsvm_svm", scores)
     assert p.shape == (20, CLASSES) and np.allclose(p.sum(1), 1) and (p > 0).all()
-    assert (p.argmax(1) == Scores().predict(x).argmax(1)).all()
+    assert (p.argmax(1) == scores.argmax(1)).all()
+    probabilities = np.random.default_rng(1).dirichlet(np.ones(CLASSES), 20)
+    np.testing.assert_allclose(ensemble.probabilities("dlsvm_softmax", probabilities), probabilities, rtol=1e-12)
 
 
 def test_an_ensemble_needs_members():

@@ -3,6 +3,7 @@ crop-and-preprocess path against the model on FER2013 faces placed into larger i
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -126,6 +127,21 @@ def test_a_bad_model_is_refused_with_one_line(tmp_path, capsys):
 
 def test_the_default_model_is_the_committed_one_best_on_val(classifier):
     assert classifier.source.startswith("report/models/") and classifier.model.input_shape == (None, 48, 48, 1)
+    committed = json.loads((predict.PUBLISHED / "results.json").read_text())["models"]
+    name = Path(classifier.source).stem
+    assert name == max(committed, key=lambda n: committed[n]["val"]["accuracy"])
+    assert classifier.views == committed[name]["val"]["views"]  # the test-time views chosen for it on val
+
+
+def test_the_views_are_the_chosen_ones_unless_named(classifier, tmp_path, capsys):
+    face = faces.faces_in(faces.grey(faces.read_photo(ASTRONAUT)))[1]
+    plain = predict.load_classifier(views="plain")
+    assert plain.views == "plain" and not np.allclose(plain.probabilities(face), classifier.probabilities(face))
+    code, out, err = run(capsys, ASTRONAUT, "--views", "mirror", "--out", tmp_path)
+    assert code == 0 and "views mirror;" in out
+    code, out, err = run(capsys, ASTRONAUT, "--views", "ten crops", "--out", tmp_path / "bad")
+    assert code == 1 and err.startswith("fer-report predict: --views: unknown test views 'ten crops'; choose one of")
+    assert len(err.splitlines()) == 1 and not (tmp_path / "bad").exists()
 
 
 def _placed(face: np.ndarray, upscale: int = 4) -> np.ndarray:

@@ -114,24 +114,26 @@ def tiny_net(seed=None):
 
 
 def test_one_registry_entry_is_all_a_new_model_needs(tmp_path, monkeypatch):
-    """Registered in one line, a model is trained by the CLI, evaluated (with crops, as its entry says), tabled
-    and rendered, with no other edit."""
-    from fer_utils import registry, render, results, train
+    """Registered in one line, a model is trained by the CLI, evaluated (with the view sets its entry allows,
+    one chosen on val), tabled and rendered, with no other edit."""
+    from fer_utils import evaluation, registry, render, results, train
 
     monkeypatch.setenv("FER2013_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(registry, "MODELS", dict(registry.MODELS))  # the entry goes when the test ends
     registry.register(registry.ModelSpec("tiny", "Tiny test network", tiny_net, "epochs_dnn", "02_cnn_training",
-                                         crops=True))
+                                         views=("plain", "mirror x 5 crops")))
     source = ff.write_fer2013_csv(tmp_path / "fer2013.csv", *ff.make_faces(per_usage_class=4))
     run = tmp_path / "run"
     assert train.main(["tiny", "--profile", "smoke", "--data", str(source), "--run-dir", str(run),
-                       "--epochs", "2", "--test-crops", "4"]) == 0
+                       "--epochs", "2"]) == 0
 
     record = json.loads((run / "models" / "tiny" / "results.json").read_text())
-    assert record["label"] == "Tiny test network" and record["epochs"] == 2 and record["test"]["crops"] == 4
+    assert record["label"] == "Tiny test network" and record["epochs"] == 2
+    assert set(record["val"]["view_sets"]) == {"plain", "mirror x 5 crops"}
+    assert record["test"]["views"] == record["val"]["views"] == evaluation.choose_views(record["val"])
     assert record["trainable_parameters"] == 4 * 9 + 4 + 36 * 4 * 7 + 7
     table = results.table(results.collect(run))
-    assert list(table.index) == ["Tiny test network"] and 0 <= table.iloc[0]["test accuracy, crop-averaged"] <= 1
+    assert list(table.index) == ["Tiny test network"] and 0 <= table.iloc[0]["test accuracy, chosen views"] <= 1
 
     (run / "notebooks").mkdir()
     nb = nbformat.v4.new_notebook()

@@ -134,32 +134,101 @@ def test_a_sigkilled_training_resumes_and_holds_each_epoch_once(tmp_path):
 def test_evaluate_plain_and_flip_averaged(tiny, tmp_path):
     trained = fit(tiny, tmp_path / "dnn", 1)
     x, y = tiny[2], tiny[3]
-    result = evaluation.evaluate(trained.model, x, y)
+    result, averaged = evaluation.evaluate(trained.model, x, y)
     p = trained.model.predict(x, verbose=0)
     assert result["accuracy"] == pytest.approx(np.mean(p.argmax(1) == y))
     flipped = (p + trained.model.predict(x[:, :, ::-1], verbose=0)) / 2
     assert result["flip_accuracy"] == pytest.approx(np.mean(flipped.argmax(1) == y))
+    np.testing.assert_allclose(averaged["mirror"], flipped, atol=1e-6)
     assert list(result["per_class"]) == list(evaluation.CLASS_NAMES)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_a_shifted_view_is_the_face_moved_with_its_edge_rows_repeated(k):
+    x = np.random.default_rng(k).normal(size=(3, 48, 48, 1)).astype("float32")
+    down = evaluation.view(x, k, 0, False)  # the window moves down: the face moves up by k rows
+    np.testing.assert_array_equal(down[:, :48 - k], x[:, k:])
+    np.testing.assert_array_equal(down[:, 48 - k:], np.repeat(x[:, 47:], k, axis=1))
+    left = evaluation.view(x, 0, -k, False)  # the window moves left: the face moves right by k columns
+    np.testing.assert_array_equal(left[:, :, k:], x[:, :, :48 - k])
+    np.testing.assert_array_equal(left[:, :, :k], np.repeat(x[:, :, :1], k, axis=2))
+    diagonal = evaluation.view(x, -k, k, True)  # up and right, then mirrored
+    np.testing.assert_array_equal(diagonal[:, k:, k:], x[:, :48 - k, k:][:, :, ::-1])
+    np.testing.assert_array_equal(diagonal[:, :k], np.repeat(diagonal[:, k:k + 1], k, axis=1))  # the top row
+    # repeated, never the bottom rows wrapped around
 
 
 def test_crop_views_move_the_centre_crop_to_the_corners_and_mirror():
     x = np.random.default_rng(0).normal(size=(2, 48, 48, 1)).astype("float32")
-    views = [v[:, 3:45, 3:45] for v in evaluation.views(x, 10)]  # what a centre 42x42 crop sees
-    np.testing.assert_array_equal(views[0], x[:, 3:45, 3:45])
-    np.testing.assert_array_equal(views[1], x[:, 3:45, 3:45][:, :, ::-1])
-    np.testing.assert_array_equal(views[2], x[:, 0:42, 0:42])
-    np.testing.assert_array_equal(views[5], x[:, 6:48, 6:48])
-    np.testing.assert_array_equal(views[9], x[:, 6:48, 6:48][:, :, ::-1])
-    with pytest.raises(ValueError, match="between 1 and 10"):
-        list(evaluation.views(x, 11))
+    crops = [evaluation.view(x, *v)[:, 3:45, 3:45] for v in evaluation.views_of("mirror x 5 crops")]
+    np.testing.assert_array_equal(crops[0], x[:, 3:45, 3:45])
+    np.testing.assert_array_equal(crops[1], x[:, 3:45, 3:45][:, :, ::-1])
+    np.testing.assert_array_equal(crops[2], x[:, 0:42, 0:42])
+    np.testing.assert_array_equal(crops[8], x[:, 6:48, 6:48])
+    np.testing.assert_array_equal(crops[9], x[:, 6:48, 6:48][:, :, ::-1])
+    with pytest.raises(ValueError, match="unknown test views 'ten crops'; choose one of plain, mirror"):
+        evaluation.views_of("ten crops")
+
+
+class PixelModel:
+    """A stand-in for a Keras model whose class scores are linear in the pixels, so that every view gives
+    other outputs (probabilities, or SVM-like scores)."""
+
+    def __init__(self, scores: bool = False):
+        self.weights = np.random.default_rng(5).normal(0, 0.02, size=(48 * 48, 7)).astype(np.float32)
+        self.scores = scores
+
+    def predict(self, x, batch_size=None, verbose=0):
+        logits = x.reshape(len(x), -1) @ self.weights
+        if self.scores:
+            return logits
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+
+def test_views_are_predicted_in_chunks_as_one_by_one(monkeypatch):
+    x = np.random.default_rng(1).normal(size=(50, 48, 48, 1)).astype("float32")
+    model, views = PixelModel(), evaluation.views_of("mirror x 9 shifts")
+    monkeypatch.setattr(evaluation, "CHUNK", 7 * len(views))  # 8 calls of 7 faces' views, the last of 1
+    together = evaluation.predict_views(model, x, views)
+    one_by_one = np.stack([model.predict(evaluation.view(x, *v)) for v in views])
+    np.testing.assert_allclose(together, one_by_one, rtol=1e-5, atol=1e-6)
+
+
+def test_view_sets_are_chosen_on_val_alone():
+    rng = np.random.default_rng(2)
+    x = {"val": rng.normal(size=(120, 48, 48, 1)).astype("float32"),
+         "test": rng.normal(size=(100, 48, 48, 1)).astype("float32")}
+    y = {"val": rng.integers(0, 7, 120), "test": rng.integers(0, 7, 100)}
+    sets = registry.CROP_VIEWS
+    first, outputs = evaluation.evaluate_splits(PixelModel(scores=True), x, y, sets, scores=True)
+    assert first["val"]["views"] == evaluation.choose_views(first["val"]) and set(first["val"]["view_sets"]) == set(sets)
+    assert first["test"]["views"] == first["val"]["views"] and list(first["test"]["view_sets"]) == [first["val"]["views"]]
+    assert outputs["test"].shape == (100, 7) and outputs["val"].shape == (120, 7)
+    for relabelled in (rng.permutation(y["test"]), (y["test"] + 1) % 7, np.zeros(100, int)):
+        second, _ = evaluation.evaluate_splits(PixelModel(scores=True), x, {**y, "test": relabelled}, sets, scores=True)
+        assert second["val"] == first["val"] and second["test"]["views"] == first["test"]["views"]
+
+
+def test_the_choice_breaks_ties_by_val_log_loss_then_fewer_views():
+    record = {"view_sets": {"plain": 0.60, "mirror": 0.62, "mirror x 5 shifts": 0.62, "mirror x 9 shifts": 0.62},
+              "view_set_log_loss": {"plain": 1.0, "mirror": 0.95, "mirror x 5 shifts": 0.93, "mirror x 9 shifts": 0.93}}
+    assert evaluation.choose_views(record) == "mirror x 5 shifts"
+    record["view_set_log_loss"]["mirror x 9 shifts"] = 0.92
+    assert evaluation.choose_views(record) == "mirror x 9 shifts"
+    record["view_sets"]["plain"] = 0.63
+    assert evaluation.choose_views(record) == "plain"
 
 
 def test_dlsvm_trains_and_evaluates_with_averaged_crops(tiny, tmp_path):
     x, y, xv, yv = tiny
     trained = train_model("dlsvm_svm", x, y, xv, yv, folder=tmp_path / "svm", epochs=1, batch_size=16, seed=1)
-    result = evaluation.evaluate(trained.model, xv, yv, crops=6)
-    scores = np.mean([trained.model.predict(v, verbose=0) for v in evaluation.views(xv, 6)], axis=0)
-    assert result["crops"] == 6 and result["crop_accuracy"] == pytest.approx(np.mean(scores.argmax(1) == yv))
+    result, averaged = evaluation.evaluate(trained.model, xv, yv, ["mirror x 5 crops"], scores=True)
+    scores = np.mean([trained.model.predict(evaluation.view(xv, *v), verbose=0)
+                      for v in evaluation.views_of("mirror x 5 crops")], axis=0)
+    np.testing.assert_allclose(averaged["mirror x 5 crops"], scores, rtol=1e-4, atol=1e-5)
+    assert result["view_sets"]["mirror x 5 crops"] == pytest.approx(np.mean(scores.argmax(1) == yv))
+    assert np.isfinite(result["view_set_log_loss"]["mirror x 5 crops"])
     resumed = train_model("dlsvm_svm", x, y, xv, yv, folder=tmp_path / "svm", epochs=2, batch_size=16, seed=1)
     assert list(resumed.history["epoch"]) == [1, 2] and np.isfinite(resumed.history["loss"]).all()
 
@@ -172,19 +241,25 @@ def test_overfitting_onset_from_the_curves():
     assert train.overfitting_onset(still_improving) is None
 
 
-def test_results_table_with_crops_and_published_anchors():
+def test_results_table_with_chosen_views_and_published_anchors():
     e = results.record("dlsvm_svm", trainable_parameters=5, epochs=3, best_epoch=2, training_seconds=120,
-                       splits={"val": {"accuracy": 0.5, "crop_accuracy": 0.55},
-                               "test": {"accuracy": 0.4, "flip_accuracy": 0.45, "crop_accuracy": 0.47}})
+                       splits={"val": {"accuracy": 0.5, "views": "mirror x 5 crops", "views_accuracy": 0.55,
+                                       "view_sets": {"plain": 0.5, "mirror x 5 crops": 0.55}},
+                               "test": {"accuracy": 0.4, "flip_accuracy": 0.45, "views": "mirror x 5 crops",
+                                        "views_accuracy": 0.47}})
     table = results.table([e])
-    assert table.loc["DLSVM, L2-SVM head", "test accuracy, crop-averaged"] == 0.47
+    assert table.loc["DLSVM, L2-SVM head", "test accuracy, chosen views"] == 0.47
+    assert table.loc["DLSVM, L2-SVM head", results.VIEWS_COLUMN] == "mirror x 5 crops"
+    assert results.formatted(table).loc["DLSVM, L2-SVM head", results.VIEWS_COLUMN] == "mirror x 5 crops"
     assert list(table.columns)[-1] == "training minutes" and table.loc["DLSVM, L2-SVM head", "training minutes"] == 2
     both = results.table([e], anchors=["tang"])
     assert both.loc["DLSVM, Tang 2013 (challenge winner)", "test accuracy"] == pytest.approx(0.7116)
     assert both["epochs"].dtype == "Int64" and pd.isna(both["epochs"].iloc[-1])
-    plain = results.table([{**e, "test": {"accuracy": 0.4, "flip_accuracy": 0.45}}])
-    assert "test accuracy, crop-averaged" not in plain  # shown only where a model has it
+    views = results.views_table([e])
+    assert list(views.columns) == ["val accuracy, plain", "val accuracy, mirror x 5 crops", "chosen on val",
+                                   "test accuracy", "test accuracy, mirror", "test accuracy, chosen views"]
     assert results.points(0.7116 - 0.65) == "+6.2 points" and results.points(-0.02) == "-2.0 points"
+    assert results.points(-0.0003) == "-0.03 points" and results.points(0.0) == "+0.0 points"
 
 
 def test_mixed_precision_and_xla_are_options(tiny, tmp_path):
@@ -284,7 +359,7 @@ def test_bfloat16_trains_and_evaluates_with_float32_outputs(tiny, tmp_path):
     assert trained.model.get_layer("dense1").dtype_policy.name == "mixed_bfloat16"
     outputs = trained.model.predict(xv, verbose=0)
     assert outputs.dtype == np.float32 and np.allclose(outputs.sum(axis=1), 1, atol=1e-5)
-    scores = evaluation.evaluate(trained.model, xv, yv)
+    scores, _ = evaluation.evaluate(trained.model, xv, yv)
     assert 0 <= scores["accuracy"] <= 1 and np.isfinite(trained.history["val_loss"]).all()
 
 
