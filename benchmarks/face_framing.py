@@ -6,7 +6,7 @@ on the canvas; for every face found exactly once, the frame is measured in units
 its side (scale) and its centre's offset from the box's centre (dx, dy). The medians give the framing.
 
 Then the check that picks the scale: each detected face is cut out again with the median offsets and a range
-of scales, and the CNN (flip-averaged) classifies the cut-outs. The scale whose predictions agree most often
+of scales, and the CNN (with its test-time views chosen on val) classifies the cut-outs. The scale whose predictions agree most often
 with the CNN's predictions on the original 48x48 faces wins (accuracy against the labels is shown beside).
 
     python benchmarks/face_framing.py [--data PATH] [--model FILE_OR_RUN] [--limit 0]

@@ -83,7 +83,8 @@ def train(args) -> int:
 
 
 def summary(run_dir: Path, names: list[str]) -> pd.DataFrame:
-    """Per model: epochs, training time, images/s, best epoch, val and test accuracy."""
+    """Per model: epochs, training time, images/s, best epoch, val and test accuracy (plain, flip-averaged, with
+    the views chosen on val)."""
     rows = []
     for name in names:
         folder = config.RunPaths(run_dir).model(name)
@@ -93,7 +94,8 @@ def summary(run_dir: Path, names: list[str]) -> pd.DataFrame:
         rows.append({"model": name, "epochs": len(history), "training s": round(seconds),
                      "images/s": round(n_train * len(history) / seconds), "best epoch": record["best_epoch"],
                      "val": round(record["val"]["accuracy"], 4), "test": round(record["test"]["accuracy"], 4),
-                     "test flip": round(record["test"]["flip_accuracy"], 4)})
+                     "test flip": round(record["test"]["flip_accuracy"], 4), "views": record["test"]["views"],
+                     "test views": round(record["test"]["views_accuracy"], 4)})
     return pd.DataFrame(rows)
 
 

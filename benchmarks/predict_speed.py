@@ -52,7 +52,8 @@ def main(argv=None) -> int:
     chosen = classifier.views
     for views in dict.fromkeys(["plain", "mirror", chosen]):
         classifier.views = views
-        label = f"{views}{', chosen on val' if views == chosen else ''}: {len(evaluation.views_of(views))} views"
+        count = len(evaluation.views_of(views))
+        label = f"{views}{', chosen on val' if views == chosen else ''}: {count} view{'' if count == 1 else 's'}"
         rows.append({"step": f"classification, 1 face per call ({label})",
                      "per second": rate(lambda: classifier.probabilities(crop), 1, args.repeat)})
         rows.append({"step": f"classification, 64 faces per call ({label})",

@@ -234,7 +234,7 @@ def annotated_photo(photo: np.ndarray, boxes: np.ndarray, probabilities: np.ndar
         bars.invert_yaxis()
         bars.tick_params(labelsize=8)
         if row == shown - 1:
-            bars.set_xlabel("probability (flip-averaged)")
+            bars.set_xlabel("probability (test-time views)")
     for ax in fig.axes[1:]:
         if ax.images:
             ax.set_xticks([]), ax.set_yticks([])
