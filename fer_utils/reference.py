@@ -47,6 +47,10 @@ class Reference:
         return self.folder / "histories" / f"{self.name}.csv"
 
     @property
+    def outputs(self) -> Path:
+        return self.folder / "outputs" / f"{self.name}.npz"
+
+    @property
     def statistics(self) -> Path:
         return config.RunPaths(self.folder).statistics(registry.get(self.name).preprocessing)
 
@@ -175,6 +179,24 @@ def start_from(name: str, wanted: dict, run_root: str | os.PathLike, train_image
         return None
     ref = find(name, wanted)
     return adopted(folder) if ref is not None and adopt(ref, run_root, train_images) else None
+
+
+def evaluation(folder: str | os.PathLike, faces: dict[str, int], view_sets) -> tuple[dict, dict] | None:
+    """The reference run's evaluation of the training copied into `folder`: its record's splits and its saved
+    outputs with the chosen views (`fer_utils.results.write_outputs`), where it holds both for splits of these
+    sizes (`faces`: split -> faces) scored over these view sets; None where the run must evaluate it here."""
+    marker = adopted(folder)
+    ref = find(Path(folder).name, marker["training"]) if marker is not None else None
+    if ref is None or not ref.outputs.is_file():
+        return None
+    splits = {s: ref.record.get(s, {}) for s in faces}
+    if set(splits.get("val", {}).get("view_sets", {})) != set(view_sets) or not all("views" in r for r in splits.values()):
+        return None
+    with np.load(ref.outputs) as saved:
+        outputs = {s: saved[s] for s in saved.files}
+    if {s: len(o) for s, o in outputs.items()} != faces:
+        return None
+    return splits, outputs
 
 
 def adopted(folder: str | os.PathLike) -> dict | None:

@@ -110,10 +110,15 @@ def _provenance(models: dict, taken: dict) -> str:
     sources = "; ".join(f"{e(', '.join(labels))} from <code>{e(folder)}/</code> at commit <code>{e(commit[:12])}</code>"
                         for (folder, commit), labels in by_source.items())
     here = [registry.label(n) for n in models if n not in taken]
+    reused = [registry.label(n) for n in taken if models.get(n, {}).get("evaluated_in")]
+    measured = [registry.label(n) for n in taken if n in models and not models[n].get("evaluated_in")]
     return (f'<p id="provenance"><b>Trainings taken from the committed reference run</b>, not trained here: {sources}. '
-            f'Their numbers were measured here from the committed weights. '
-            f'{"Trained here: " + e(", ".join(here)) + ". " if here else ""}'
-            f'<code>fer-report run --retrain</code> trains every model here.</p>')
+            + (f'Their evaluations (accuracies, test-time views chosen on val, the outputs the ensemble combines) are '
+               f'the reference run\'s too, for the same data: {e(", ".join(reused))}; the test suite reproduces them '
+               f'from the committed weights. ' if reused else '')
+            + (f'Measured here from the committed weights: {e(", ".join(measured))}. ' if measured else '')
+            + f'{"Trained here: " + e(", ".join(here)) + ". " if here else ""}'
+            f'<code>fer-report run --retrain</code> trains and evaluates every model here.</p>')
 
 
 def _index(parts: list[dict], run_results: dict, manifest: dict, taken: dict | None = None) -> str:
@@ -186,7 +191,8 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[s
             into: str = "report") -> list[Path]:
     """Copy a rendered run's face-free results into `project`: report/results.json (and as a Markdown table,
     results.md), report/manifest.json (the data named by file name and SHA-256, no path of this machine),
-    report/histories/<model>.csv, FACE_FREE_FIGURES into figures/, and each model's best model without
+    report/histories/<model>.csv, report/outputs/<model>.npz (val and test outputs with the chosen views: numbers,
+    no face), FACE_FREE_FIGURES into figures/, and each model's best model without
     optimizer state in the compact form (`reference.save_compact`; a model whose weights are already committed
     is not rewritten), with the preprocessing statistics, into report/models/. With `only` (model names, and
     "ensemble"), the run need not be rendered: just those models' records, histories and weights (and the run's
@@ -228,6 +234,8 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[s
             json.loads((run.root / "manifest.json").read_text())), indent=1) + "\n")
     for name in names:
         put(folder / "histories" / f"{name}.csv", copy_of=run.model(name) / "history.csv")
+        if (run.model(name) / results.OUTPUTS_FILE).exists():
+            put(folder / "outputs" / f"{name}.npz", copy_of=run.model(name) / results.OUTPUTS_FILE)
     for name in FACE_FREE_FIGURES:
         if (run.figures / f"{name}.png").exists():
             put(figures / f"{name}.png", copy_of=run.figures / f"{name}.png")

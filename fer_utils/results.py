@@ -37,14 +37,16 @@ def anchor(key: str) -> float:
 
 
 def record(name: str, *, trainable_parameters: int, epochs: int, best_epoch: int, training_seconds: float,
-           splits: dict[str, dict], training: dict | None = None) -> dict:
+           splits: dict[str, dict], training: dict | None = None, evaluated_in: str | None = None) -> dict:
     """One model's results: size, epochs, the best epoch on val, training time, the settings it was trained with
     as the profile declared them (`fer_utils.reference.settings`), and per split the evaluation of
     `fer_utils.evaluation.evaluate_splits` (accuracy, flip_accuracy, per_class, accuracy and log-loss per view
-    set, and the views chosen on val with their accuracy)."""
+    set, and the views chosen on val with their accuracy); `evaluated_in` names the reference run whose
+    evaluation it is, where it was taken from there rather than measured here."""
     return {"model": name, "label": registry.get(name).label, "trainable_parameters": int(trainable_parameters),
             "epochs": int(epochs), "best_epoch": int(best_epoch), "training_seconds": round(float(training_seconds), 1),
-            **({"training": training} if training is not None else {}), **splits}
+            **({"training": training} if training is not None else {}),
+            **({"evaluated_in": evaluated_in} if evaluated_in else {}), **splits}
 
 
 def write(folder: str | os.PathLike, results: dict) -> Path:

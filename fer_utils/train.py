@@ -251,7 +251,8 @@ def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], r
     array), evaluate it on val over each of its registered view sets and on test with the set chosen on val
     (`fer_utils.evaluation.evaluate_splits`), and write its results (`fer_utils.results`) and its outputs with the
     chosen views beside it. Where a reference run holds this very training (`fer_utils.reference`), it
-    is copied in and loaded instead of trained, unless `retrain`; `before_training(done)` is called when epochs
+    is copied in and loaded instead of trained, unless `retrain`, and its evaluation is the reference run's where
+    that run saved it for these faces and view sets; `before_training(done)` is called when epochs
     are about to be trained (after `done` finished ones). The compute options go to `train_model`."""
     spec = registry.get(name)
     folder = config.RunPaths(Path(run_dir).expanduser().resolve()).model(name)
@@ -266,11 +267,14 @@ def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], r
                           epochs=epochs, batch_size=batch_size, seed=seed, identity=identity,
                           mixed_precision=mixed_precision, jit_compile=jit_compile, distribute=distribute,
                           steps_per_execution=steps_per_execution)
-    splits, outputs = evaluation.evaluate_splits(trained.model, x, {s: getattr(fer, s).labels for s in x},
-                                                 spec.views, spec.scores)
+    faces = {s: len(x[s]) for s in ("val", "test") if s in x}
+    taken = reference.evaluation(folder, faces, spec.views)
+    splits, outputs = taken or evaluation.evaluate_splits(trained.model, x, {s: getattr(fer, s).labels for s in x},
+                                                          spec.views, spec.scores)
     record = results.record(name, trainable_parameters=trainable_parameters(trained.model),
                             epochs=len(trained.history), best_epoch=trained.best_epoch,
-                            training_seconds=trained.history["seconds"].sum(), training=wanted, splits=splits)
+                            training_seconds=trained.history["seconds"].sum(), training=wanted, splits=splits,
+                            evaluated_in=reference.adopted(folder)["reference"] if taken else None)
     results.write_outputs(folder, outputs)
     results.write(folder, record)
     return trained, record

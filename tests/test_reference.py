@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("keras")
 
 import fer_utils  # noqa: E402
-from fer_utils import data, history, reference, runtime, speed, train  # noqa: E402
+from fer_utils import config, data, history, reference, runtime, speed, train  # noqa: E402
 from tests import fer_files as ff  # noqa: E402
 
 SETTINGS = {"epochs": 2, "batch_size": 16, "seed": 1, "train_limit": 0, "eval_limit": 0}
@@ -55,6 +55,8 @@ def reference_run(source, tmp_path_factory):
     shutil.copyfile(root / "there" / "models" / "dnn" / "history.csv", folder / "histories" / "dnn.csv")
     reference.save_compact(train.load_best(root / "there", "dnn"), folder / "models" / "dnn.keras")
     shutil.copyfile(root / "there" / "models" / "preprocessing.npz", folder / "models" / "preprocessing.npz")
+    (folder / "outputs").mkdir()
+    shutil.copyfile(root / "there" / "models" / "dnn" / "outputs.npz", folder / "outputs" / "dnn.npz")
     (folder / "results.json").write_text(json.dumps({"models": {"dnn": record}}))
     return folder
 
@@ -77,6 +79,24 @@ def test_a_run_with_the_references_settings_loads_its_training(faces, committed,
     assert record["training"]["data_sha256"] == data.sha256(faces.source) and record["epochs"] == 2
     again, trained = run_training(faces, tmp_path / "here")  # a second run loads the same
     assert trained == [] and again["val"] == record["val"]
+
+
+def test_a_taken_training_takes_the_reference_evaluation_and_measures_it_where_none_is_saved(faces, committed,
+                                                                                            tmp_path, monkeypatch):
+    stated = json.loads((committed / "results.json").read_text())["models"]["dnn"]
+    with monkeypatch.context() as m:
+        m.setattr(train.evaluation, "evaluate_splits", lambda *a, **k: pytest.fail("evaluated again"))
+        record, _ = run_training(faces, tmp_path / "here")
+    assert record["evaluated_in"] == config.shown_path(committed) and {s: record[s] for s in ("val", "test")} == \
+        {s: stated[s] for s in ("val", "test")}
+    with np.load(tmp_path / "here" / "models" / "dnn" / "outputs.npz") as mine, \
+            np.load(committed / "outputs" / "dnn.npz") as theirs:
+        assert all(np.array_equal(mine[s], theirs[s]) for s in ("val", "test"))
+    (committed / "outputs" / "dnn.npz").unlink()  # a reference run without saved outputs: measured here
+    measured, trained = run_training(faces, tmp_path / "there")
+    assert trained == [] and "evaluated_in" not in measured
+    assert measured["test"]["views"] == stated["test"]["views"]
+    assert measured["test"]["views_accuracy"] == pytest.approx(stated["test"]["views_accuracy"], abs=0.02)
 
 
 def test_retrain_moves_the_reference_training_aside_and_trains_here(faces, committed, tmp_path):

@@ -14,7 +14,8 @@ from fer_utils import render, results
 from tests import browser
 
 CNN = {"model": "cnn", "label": "CNN, augmentation", "trainable_parameters": 1703623, "epochs": 3, "best_epoch": 2,
-       "training_seconds": 90.0, "val": {"accuracy": 0.5}, "test": {"accuracy": 0.4, "flip_accuracy": 0.45}}
+       "training_seconds": 90.0, "val": {"accuracy": 0.5, "views": "mirror x 5 shifts", "views_accuracy": 0.52},
+       "test": {"accuracy": 0.4, "flip_accuracy": 0.45, "views": "mirror x 5 shifts", "views_accuracy": 0.47}}
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
 
 
@@ -64,7 +65,7 @@ def test_results_as_markdown_for_the_readme(tmp_path):
     models = json.loads((run / "report" / "results.json").read_text())["models"]
     lines = results.markdown(results.table(models, anchors=True)).splitlines()
     assert lines[0].startswith("| model | trainable parameters | epochs | best epoch | best val accuracy | test accuracy |")
-    assert lines[2] == "| CNN, augmentation | 1,703,623 | 3 | 2 | 50.0% | 40.0% | 45.0% | 2 |"
+    assert lines[2] == "| CNN, augmentation | 1,703,623 | 3 | 2 | 50.0% | 40.0% | 45.0% | mirror x 5 shifts | 47.0% | 2 |"
     assert "| DLSVM, Tang 2013 (challenge winner) |  |  |  |  | 71.2% |" in lines[3]
 
 
