@@ -61,6 +61,24 @@ def write_outputs(folder: str | os.PathLike, outputs: dict[str, np.ndarray]) -> 
     return Path(folder) / OUTPUTS_FILE
 
 
+def saved_evaluation(folder: str | os.PathLike, training: dict, epochs: int, best_epoch: int, faces: dict[str, int],
+                     view_sets) -> tuple[dict, dict[str, np.ndarray], str | None] | None:
+    """The evaluation a training folder already holds (its results and outputs), where it is of this training
+    (settings, epochs, best epoch), of splits of these sizes (`faces`: split -> faces) and over these view sets:
+    (splits, outputs, the reference run it was taken from or None); None where it must be measured."""
+    folder = Path(folder)
+    try:
+        saved = json.loads((folder / RESULTS_FILE).read_text())
+        with np.load(folder / OUTPUTS_FILE) as file:
+            outputs = {split: file[split] for split in file.files}
+    except (OSError, ValueError, KeyError):
+        return None
+    same = (saved.get("training") == training and saved.get("epochs") == epochs and saved.get("best_epoch") == best_epoch
+            and set(saved.get("val", {}).get("view_sets", {})) == set(view_sets)
+            and {split: len(o) for split, o in outputs.items()} == faces)
+    return ({split: saved[split] for split in faces}, outputs, saved.get("evaluated_in")) if same else None
+
+
 def read_outputs(run_dir: str | os.PathLike, name: str) -> dict[str, np.ndarray]:
     """The outputs of model `name` in a run (`write_outputs`); an error naming its notebook if missing."""
     path = RunPaths(Path(run_dir).expanduser().resolve()).model(name) / OUTPUTS_FILE

@@ -252,7 +252,7 @@ def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], r
     (`fer_utils.evaluation.evaluate_splits`), and write its results (`fer_utils.results`) and its outputs with the
     chosen views beside it. Where a reference run holds this very training (`fer_utils.reference`), it
     is copied in and loaded instead of trained, unless `retrain`, and its evaluation is the reference run's where
-    that run saved it for these faces and view sets; `before_training(done)` is called when epochs
+    that run saved it for these faces and view sets; a finished training's evaluation is not redone (`_evaluation`); `before_training(done)` is called when epochs
     are about to be trained (after `done` finished ones). The compute options go to `train_model`."""
     spec = registry.get(name)
     folder = config.RunPaths(Path(run_dir).expanduser().resolve()).model(name)
@@ -267,17 +267,30 @@ def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], r
                           epochs=epochs, batch_size=batch_size, seed=seed, identity=identity,
                           mixed_precision=mixed_precision, jit_compile=jit_compile, distribute=distribute,
                           steps_per_execution=steps_per_execution)
-    faces = {s: len(x[s]) for s in ("val", "test") if s in x}
-    taken = reference.evaluation(folder, faces, spec.views)
-    splits, outputs = taken or evaluation.evaluate_splits(trained.model, x, {s: getattr(fer, s).labels for s in x},
-                                                          spec.views, spec.scores)
+    splits, outputs, evaluated_in = _evaluation(name, trained, fer, x, folder, wanted)
     record = results.record(name, trainable_parameters=trainable_parameters(trained.model),
                             epochs=len(trained.history), best_epoch=trained.best_epoch,
                             training_seconds=trained.history["seconds"].sum(), training=wanted, splits=splits,
-                            evaluated_in=reference.adopted(folder)["reference"] if taken else None)
+                            evaluated_in=evaluated_in)
     results.write_outputs(folder, outputs)
     results.write(folder, record)
     return trained, record
+
+
+def _evaluation(name: str, trained: Trained, fer: data.FER2013, x: dict[str, np.ndarray], folder: Path, wanted: dict
+                ) -> tuple[dict, dict[str, np.ndarray], str | None]:
+    """The evaluation of a training (splits, outputs with the chosen views, and the reference run it comes from or
+    None): the one its folder holds already for this very training, else the reference run's for a training
+    taken from there, else measured here."""
+    spec, faces = registry.get(name), {s: len(x[s]) for s in ("val", "test") if s in x}
+    saved = results.saved_evaluation(folder, wanted, len(trained.history), trained.best_epoch, faces, spec.views)
+    if saved is not None:
+        return saved
+    taken = reference.evaluation(folder, faces, spec.views)
+    if taken is not None:
+        return (*taken, reference.adopted(folder)["reference"])
+    return (*evaluation.evaluate_splits(trained.model, x, {s: getattr(fer, s).labels for s in x}, spec.views,
+                                        spec.scores), None)
 
 
 def prepared(fer: data.FER2013, kind: str, run_dir: str | os.PathLike) -> dict[str, np.ndarray]:

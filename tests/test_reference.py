@@ -99,6 +99,20 @@ def test_a_taken_training_takes_the_reference_evaluation_and_measures_it_where_n
     assert measured["test"]["views_accuracy"] == pytest.approx(stated["test"]["views_accuracy"], abs=0.02)
 
 
+def test_a_finished_training_keeps_its_evaluation_and_an_unsaved_one_is_measured_the_same(faces, tmp_path,
+                                                                                           monkeypatch):
+    first, trained = run_training(faces, tmp_path / "here")  # trained here: no reference run has these faces
+    assert trained == [0] and "evaluated_in" not in first
+    folder = tmp_path / "here" / "models" / "dnn"
+    with monkeypatch.context() as m:
+        m.setattr(train.evaluation, "evaluate_splits", lambda *a, **k: pytest.fail("evaluated again"))
+        again, trained = run_training(faces, tmp_path / "here")
+    assert trained == [] and again == first
+    (folder / "outputs.npz").unlink()  # no saved outputs: measured again, to the same numbers
+    measured, _ = run_training(faces, tmp_path / "here")
+    assert measured == first and (folder / "outputs.npz").exists()
+
+
 def test_retrain_moves_the_reference_training_aside_and_trains_here(faces, committed, tmp_path):
     run_training(faces, tmp_path / "here")
     record, trained = run_training(faces, tmp_path / "here", retrain=True)
