@@ -113,10 +113,10 @@ def _provenance(models: dict, taken: dict) -> str:
     reused = [registry.label(n) for n in taken if models.get(n, {}).get("evaluated_in")]
     measured = [registry.label(n) for n in taken if n in models and not models[n].get("evaluated_in")]
     return (f'<p id="provenance"><b>Trainings taken from the committed reference run</b>, not trained here: {sources}. '
-            + (f'Their evaluations (accuracies, test-time views chosen on val, the outputs the ensemble combines) are '
-               f'the reference run\'s too, for the same data: {e(", ".join(reused))}; the test suite reproduces them '
-               f'from the committed weights. ' if reused else '')
-            + (f'Measured here from the committed weights: {e(", ".join(measured))}. ' if measured else '')
+            + (f'The evaluations (accuracies, test-time views chosen on val, the outputs the ensemble combines) of '
+               f'{"all of them" if not measured else e("; ".join(reused))} are the reference run\'s too, on the same '
+               f'data; the test suite reproduces them from the committed weights. ' if reused else '')
+            + (f'Evaluated here from the committed weights: {e("; ".join(measured))}. ' if measured else '')
             + f'{"Trained here: " + e(", ".join(here)) + ". " if here else ""}'
             f'<code>fer-report run --retrain</code> trains and evaluates every model here.</p>')
 
