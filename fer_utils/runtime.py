@@ -245,10 +245,16 @@ class _CurrentStderr(logging.StreamHandler):
 
 
 def setup_logging(fmt: str = "%(levelname)s %(name)s: %(message)s") -> None:
-    """Log lines (INFO and up) to stderr, where notebooks keep them apart from results."""
+    """Log lines (INFO and up) to stderr, where notebooks keep them apart from results. TensorFlow's logger loses
+    the handler it gives itself in an interactive session (which prints to stdout, among a notebook's results,
+    warnings such as tf.function retracing whose count depends on what ran before); its lines come here."""
     handler = _CurrentStderr()
     handler.setFormatter(logging.Formatter(fmt, datefmt="%H:%M:%S"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    tensorflow = logging.getLogger("tensorflow")
+    for own in list(tensorflow.handlers):
+        tensorflow.removeHandler(own)
+    tensorflow.propagate = True
 
 
 def banner(profile: str, run_dir: str | os.PathLike) -> str:

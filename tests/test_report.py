@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -98,6 +99,17 @@ def tiny_series(tmp_path, monkeypatch, notebooks: dict[str, list[str]]) -> Path:
     source.write_text("emotion,pixels,Usage\n")
     monkeypatch.setattr(report, "resolve_data", lambda data: str(source))
     return source
+
+
+def test_tensorflows_own_stdout_handler_gives_way_to_the_log_on_stderr(capsys):
+    """In a notebook TensorFlow's logger prints warnings to stdout with a handler of its own (retracing warnings
+    among a cell's results, which nbval then compares); after setup_logging they are log lines on stderr."""
+    tensorflow = logging.getLogger("tensorflow")
+    tensorflow.addHandler(logging.StreamHandler(sys.stdout))  # what TensorFlow adds in an interactive session
+    runtime.setup_logging()
+    tensorflow.warning("5 out of the last 12 calls triggered tf.function retracing")
+    out, err = capsys.readouterr()
+    assert out == "" and "WARNING tensorflow: 5 out of the last 12 calls" in err and tensorflow.handlers == []
 
 
 def test_runner_uses_this_interpreter_and_names_the_failing_cell(tmp_path, monkeypatch, capsys):
