@@ -344,7 +344,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fer_utils.train: {e}", file=sys.stderr)
         return 1
     summary = {s: round(record[s]["accuracy"], 4) for s in ("val", "test") if s in record}
-    print(f"{args.model}: {record['epochs']} epochs, best epoch {record['best_epoch']}, accuracy {summary}")
+    chosen = record.get("test", record["val"])
+    print(f"{args.model}: {record['epochs']} epochs, best epoch {record['best_epoch']}, accuracy {summary}; "
+          f"{'test' if 'test' in record else 'val'} with the views chosen on val ({chosen['views']}) "
+          f"{chosen['views_accuracy']:.4f}")
     return 0
 
 
