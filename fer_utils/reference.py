@@ -182,21 +182,12 @@ def start_from(name: str, wanted: dict, run_root: str | os.PathLike, train_image
 
 
 def evaluation(folder: str | os.PathLike, faces: dict[str, int], view_sets) -> tuple[dict, dict] | None:
-    """The reference run's evaluation of the training copied into `folder`: its record's splits and its saved
-    outputs with the chosen views (`fer_utils.results.write_outputs`), where it holds both for splits of these
-    sizes (`faces`: split -> faces) scored over these view sets; None where the run must evaluate it here."""
+    """The reference run's evaluation of the training copied into `folder` (its record and its saved outputs,
+    `fer_utils.results.evaluation_of`), where it holds one for these faces and view sets; None where the run
+    must evaluate it here."""
     marker = adopted(folder)
     ref = find(Path(folder).name, marker["training"]) if marker is not None else None
-    if ref is None or not ref.outputs.is_file():
-        return None
-    splits = {s: ref.record.get(s, {}) for s in faces}
-    if set(splits.get("val", {}).get("view_sets", {})) != set(view_sets) or not all("views" in r for r in splits.values()):
-        return None
-    with np.load(ref.outputs) as saved:
-        outputs = {s: saved[s] for s in saved.files}
-    if {s: len(o) for s, o in outputs.items()} != faces:
-        return None
-    return splits, outputs
+    return results.evaluation_of(ref.record, ref.outputs, faces, view_sets) if ref is not None else None
 
 
 def adopted(folder: str | os.PathLike) -> dict | None:

@@ -61,22 +61,40 @@ def write_outputs(folder: str | os.PathLike, outputs: dict[str, np.ndarray]) -> 
     return Path(folder) / OUTPUTS_FILE
 
 
+def load_outputs(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Split -> outputs, as `write_outputs` saved them."""
+    with np.load(path) as saved:
+        return {split: saved[split] for split in saved.files}
+
+
+def evaluation_of(record: dict, outputs_path: str | os.PathLike, faces: dict[str, int], view_sets
+                  ) -> tuple[dict, dict[str, np.ndarray]] | None:
+    """A saved evaluation (a results record and its outputs file) as (splits, outputs), where it chose its views
+    among these view sets and holds splits of these sizes (`faces`: split -> faces); None otherwise."""
+    splits = {split: record.get(split, {}) for split in faces}
+    chosen_among = set(splits.get("val", {}).get("view_sets", {}))
+    if chosen_among != set(view_sets) or not all("views" in r for r in splits.values()):
+        return None
+    try:
+        outputs = load_outputs(outputs_path)
+    except (OSError, ValueError):
+        return None
+    return (splits, outputs) if {split: len(o) for split, o in outputs.items()} == faces else None
+
+
 def saved_evaluation(folder: str | os.PathLike, training: dict, epochs: int, best_epoch: int, faces: dict[str, int],
                      view_sets) -> tuple[dict, dict[str, np.ndarray], str | None] | None:
     """The evaluation a training folder already holds (its results and outputs), where it is of this training
-    (settings, epochs, best epoch), of splits of these sizes (`faces`: split -> faces) and over these view sets:
-    (splits, outputs, the reference run it was taken from or None); None where it must be measured."""
-    folder = Path(folder)
+    (settings, epochs, best epoch) and matches (`evaluation_of`): (splits, outputs, the reference run it was taken
+    from or None); None where it must be measured."""
     try:
-        saved = json.loads((folder / RESULTS_FILE).read_text())
-        with np.load(folder / OUTPUTS_FILE) as file:
-            outputs = {split: file[split] for split in file.files}
-    except (OSError, ValueError, KeyError):
+        saved = json.loads((Path(folder) / RESULTS_FILE).read_text())
+    except (OSError, ValueError):
         return None
-    same = (saved.get("training") == training and saved.get("epochs") == epochs and saved.get("best_epoch") == best_epoch
-            and set(saved.get("val", {}).get("view_sets", {})) == set(view_sets)
-            and {split: len(o) for split, o in outputs.items()} == faces)
-    return ({split: saved[split] for split in faces}, outputs, saved.get("evaluated_in")) if same else None
+    if (saved.get("training"), saved.get("epochs"), saved.get("best_epoch")) != (training, epochs, best_epoch):
+        return None
+    found = evaluation_of(saved, Path(folder) / OUTPUTS_FILE, faces, view_sets)
+    return (*found, saved.get("evaluated_in")) if found else None
 
 
 def read_outputs(run_dir: str | os.PathLike, name: str) -> dict[str, np.ndarray]:
@@ -85,8 +103,7 @@ def read_outputs(run_dir: str | os.PathLike, name: str) -> dict[str, np.ndarray]
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run notebook {registry.get(name).notebook} first with the "
                                 f"same run_dir")
-    with np.load(path) as saved:
-        return {split: saved[split] for split in saved.files}
+    return load_outputs(path)
 
 
 def read(run_dir: str | os.PathLike, name: str) -> dict:
@@ -146,7 +163,8 @@ def views_table(records) -> pd.DataFrame:
                      "chosen on val": val.get("views"), "test accuracy": test.get("accuracy"),
                      "test accuracy, mirror": test.get("flip_accuracy"),
                      "test accuracy, chosen views": test.get("views_accuracy")})
-    used = [f"val accuracy, {n}" for n in evaluation.VIEW_SETS if any(n in r["val"].get("view_sets", {}) for r in records)]
+    used = [f"val accuracy, {n}" for n in evaluation.VIEW_SETS
+            if any(n in r["val"].get("view_sets", {}) for r in records)]
     columns = ["model", *used, "chosen on val", "test accuracy", "test accuracy, mirror", "test accuracy, chosen views"]
     return pd.DataFrame(rows, columns=columns).set_index("model")
 

@@ -252,7 +252,8 @@ def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], r
     (`fer_utils.evaluation.evaluate_splits`), and write its results (`fer_utils.results`) and its outputs with the
     chosen views beside it. Where a reference run holds this very training (`fer_utils.reference`), it
     is copied in and loaded instead of trained, unless `retrain`, and its evaluation is the reference run's where
-    that run saved it for these faces and view sets; a finished training's evaluation is not redone (`_evaluation`); `before_training(done)` is called when epochs
+    that run saved it for these faces and view sets; a finished training's evaluation is not redone
+    (`_evaluation`); `before_training(done)` is called when epochs
     are about to be trained (after `done` finished ones). The compute options go to `train_model`."""
     spec = registry.get(name)
     folder = config.RunPaths(Path(run_dir).expanduser().resolve()).model(name)
