@@ -1,6 +1,8 @@
-"""How fast `fer-report predict` is on this machine: face detection (photos per second at two sizes of
-scikit-image's astronaut.png, one face each) and classification (faces per second with each test-time view set up to the
-one chosen for the model on val, one face per call as the command does for a one-face photo, and in batches of 64).
+"""How fast `fer-report predict` is on this machine, for each face detector: photos per second (detection and
+cropping) at two sizes of scikit-image's astronaut.png (one face), video frames per second at 640x360 (a clip of
+the astronaut: decoding, detection, cropping and classification with the chosen views, as the command reads it),
+and classification (faces per second with each test-time view set up to the one chosen for the model on val, one
+face per call as the command does for a one-face photo, and in batches of 64).
 
     python benchmarks/predict_speed.py [--model FILE_OR_RUN] [--repeat 20]
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,7 +21,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fer_utils import evaluation, faces, predict  # noqa: E402
+from fer_utils import evaluation, faces, predict, video  # noqa: E402
+
+
+VIDEO_FRAMES = 50
 
 
 def rate(work, count: int, repeat: int) -> float:
@@ -39,14 +45,25 @@ def main(argv=None) -> int:
     parser.add_argument("--model", help="a .keras file or run folder (default: the committed model)")
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args(argv)
-    photo = faces.grey(faces.read_photo(faces.sample_photo()))
+    photo = faces.read_photo(faces.sample_photo())
     classifier = predict.load_classifier(args.model)
+    clip = Path(tempfile.mkdtemp()) / "astronaut.mp4"
+    frame = cv2.cvtColor(cv2.resize(photo, (360, 360), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2BGR)
+    frame = cv2.copyMakeBorder(frame, 0, 0, 140, 140, cv2.BORDER_REPLICATE)  # 640x360, the face in the middle
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 25, (640, 360))
+    for _ in range(VIDEO_FRAMES):
+        writer.write(frame)
+    writer.release()
     rows = []
-    for side in (512, 1280):
-        image = cv2.resize(photo, (side, side), interpolation=cv2.INTER_CUBIC)
-        found = len(faces.detect(image))
-        rows.append({"step": f"detection, {side}x{side} photo ({found} face)",
-                     "per second": rate(lambda: faces.faces_in(image), 1, args.repeat)})
+    for detector in faces.DETECTORS:
+        for side in (512, 1280):
+            image = cv2.resize(photo, (side, side), interpolation=cv2.INTER_CUBIC)
+            found = len(faces.detect(image, detector=detector))
+            rows.append({"step": f"{detector}: photo {side}x{side} ({found} face), detection and crop",
+                         "per second": rate(lambda: faces.faces_in(image, detector=detector), 1, args.repeat)})
+        rows.append({"step": f"{detector}: video 640x360, frames read and classified ({classifier.views})",
+                     "per second": rate(lambda: video.read_video(classifier, clip, detector=detector,
+                                                                 progress=False), VIDEO_FRAMES, 3)})
     _, crop = faces.faces_in(photo)
     batch = np.repeat(crop, 64, axis=0)
     chosen = classifier.views

@@ -1,13 +1,20 @@
-"""Faces in ordinary photos: reading any common image file (EXIF orientation, 16-bit, alpha), finding the faces
-with OpenCV's bundled frontal-face Haar cascade, and cutting each out with FER2013's framing as a 48x48 grey face.
+"""Faces in ordinary photos: reading any common image file (EXIF orientation, 16-bit, alpha, the first frame of
+a GIF or multi-page TIFF), finding the faces, and cutting each out with FER2013's framing as a 48x48 grey face.
 
-FER2013's faces are tight crops, brow to chin; the cascade's box is framed differently. `FRAMING` maps the
-cascade's box to FER2013's frame; `benchmarks/face_framing.py` measured it on FER2013 faces placed into larger
-images, and chose the scale that makes the CNN agree best with itself on the original faces."""
+Two detectors: MTCNN (the `mtcnn` package, its weights inside its wheel, run on TensorFlow), the default, which
+also gives five landmarks (the eyes, the nose, the mouth's corners) and finds faces tilted by up to about 60
+degrees; and OpenCV's bundled frontal-face Haar cascade, much faster, upright faces only, no landmarks.
+
+FER2013's faces are tight crops, brow to chin. Each detector's box is framed as FER2013 frames a face
+(`FRAMINGS`, measured by `benchmarks/face_framing.py` on FER2013 faces placed into larger images), and a face with
+landmarks is first turned about its frame's centre so that its eyes are level."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +24,17 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .data import IMAGE_SIDE
 
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+DETECTORS = ("mtcnn", "haar")
+DETECTOR = "mtcnn"
 DETECTION_SIDE = 1280  # photos with a longer side are downscaled to this for detection (crops use the original)
 MIN_FACE = 40  # pixels of the original photo: smaller faces are not looked for
+MTCNN_MIN_FACE = 20  # MTCNN's own smallest face: photos are scaled so that MIN_FACE becomes this for it
+# MTCNN's thresholds for its three stages (its own are 0.6, 0.7, 0.8): lower first stages pass more of FER2013's
+# tight, low-resolution faces on to the last one, whose higher threshold keeps false finds out of large photos
+MTCNN_THRESHOLDS = {"threshold_pnet": 0.4, "threshold_rnet": 0.4, "threshold_onet": 0.95}
+LEVEL_TILT = 8  # degrees: a face tilted more is looked at again, turned level, for the box that frames it
+LEVEL_CONTEXT, LEVEL_SIDE = 2.5, 160  # that second look: a square of 2.5 box sides about the face, at 160 px
 CASCADE = "haarcascade_frontalface_alt2.xml"  # of the cascades OpenCV ships, the one with no false
 # finds on the astronaut at any size from 512 to 1280 px, and as many FER2013 faces found as the default one
 
@@ -27,54 +42,68 @@ CASCADE = "haarcascade_frontalface_alt2.xml"  # of the cascades OpenCV ships, th
 @dataclass(frozen=True)
 class Framing:
     """FER2013's frame around a detected box (x, y, w, h): a square of side `scale` * w centred `dx` * w right
-    and `dy` * w below the box's centre."""
+    and `dy` * w below the box's centre (right and below as the face's eyes run, for a tilted face)."""
 
     scale: float
     dx: float = 0.0
     dy: float = 0.0
 
-    def frame(self, box) -> tuple[float, float, float]:
-        """(centre x, centre y, side) of FER2013's frame for a detected box."""
+    def frame(self, box, tilt: float = 0.0) -> tuple[float, float, float]:
+        """(centre x, centre y, side) of FER2013's frame for a detected box, of a face tilted `tilt` degrees."""
         x, y, w, h = box
-        return x + w / 2 + self.dx * w, y + h / 2 + self.dy * w, self.scale * w
+        angle = np.radians(tilt)
+        right, below = self.dx * w, self.dy * w
+        return (x + w / 2 + right * np.cos(angle) - below * np.sin(angle),
+                y + h / 2 + right * np.sin(angle) + below * np.cos(angle), self.scale * w)
 
 
-# Measured by benchmarks/face_framing.py on the 2,691 PublicTest faces the cascade found once: the frame's side is
-# 1.049 box widths (quartiles 0.985-1.129), its centre 0.000 right and 0.008 below the box's; cut out again with
-# scale 1.05, the tuned CNN agreed with itself on 83.9% of them (0.94: 81.9%; 1.15: 83.4%; 1.36: 76.4%).
-FRAMING = Framing(scale=1.05, dy=0.01)
+# Measured by benchmarks/face_framing.py on the PublicTest faces each detector found once (medians; see its output
+# for the quartiles and the check of the scale): the frame's side in box widths and its centre's offset.
+FRAMINGS = {"haar": Framing(scale=1.05, dy=0.01), "mtcnn": Framing(scale=1.25, dx=0.02, dy=0.01)}
+
+
+@dataclass(frozen=True)
+class Face:
+    """A face found in a photo by `detector`: its box (x, y, w, h) in the photo's pixels, its five landmarks
+    (5, 2): the eyes (left, right as the image shows them), the nose, the mouth's left and right corners (None
+    from the Haar cascade), and the detector's confidence. A tilted face's box is wider than its upright one, so
+    the face is framed by `level_box`."""
+
+    box: tuple[int, int, int, int]
+    detector: str = "haar"
+    landmarks: np.ndarray | None = None
+    confidence: float = 1.0
+    level_box: tuple[float, float, float, float] | None = None  # the box the detector gives the face turned level:
+    # its size, and its centre in the photo's pixels (the box itself where the face is not tilted)
+
+    @property
+    def tilt(self) -> float | None:
+        """Degrees the line from the left to the right eye turns clockwise in the image (None without landmarks)."""
+        if self.landmarks is None:
+            return None
+        (lx, ly), (rx, ry) = self.landmarks[:2]
+        return float(np.degrees(np.arctan2(ry - ly, rx - lx)))
 
 
 class PhotoError(ValueError):
     """A file that cannot be read as a photo; the message names the file."""
 
 
-def photo_files(paths) -> tuple[list[Path], list[str]]:
-    """The photo files among `paths` (files, or folders searched one level deep, sorted), and one problem line
-    per path that gives none: missing, an empty folder, or a folder without photos."""
-    files, problems = [], []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
-            if not found:
-                problems.append(f"{path}: no photos in this folder ({', '.join(PHOTO_SUFFIXES)})")
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            problems.append(f"{path}: no such file or folder")
-    return files, problems
-
-
 def read_photo(path: str | os.PathLike) -> np.ndarray:
     """The photo as RGB uint8 (H, W, 3), upright as its EXIF orientation says; 16-bit and float images are
-    scaled to 8 bits, transparent pixels are put on white. PhotoError names the file if it is not a readable
-    image."""
+    scaled to 8 bits, transparent pixels are put on white; of a GIF or multi-page TIFF, the first frame. PhotoError
+    names the file if it is not a readable image or is too large to decode safely (Pillow's limit)."""
     path = Path(path)
     try:
-        with Image.open(path) as image:
-            image.load()
-            image = ImageOps.exif_transpose(image)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                image = ImageOps.exif_transpose(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        width, height = _size_unchecked(path)
+        raise PhotoError(f"{path}: image too large to decode safely ({width}x{height} = {width * height / 1e6:.0f} "
+                         f"megapixels; the limit is {Image.MAX_IMAGE_PIXELS / 1e6:.0f})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         known = isinstance(e, UnidentifiedImageError) or not path.stat().st_size
         reason = "not an image" if known else "truncated or damaged image"
@@ -92,26 +121,108 @@ def read_photo(path: str | os.PathLike) -> np.ndarray:
 
 
 def grey(photo: np.ndarray) -> np.ndarray:
-    """RGB uint8 to grey uint8 with the ITU-R 601 weights (as Pillow's "L" mode and FER2013's faces)."""
-    return cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
+    """RGB uint8 to grey uint8 with the ITU-R 601 weights (as Pillow's "L" mode and FER2013's faces); a grey
+    photo is returned as it is."""
+    return photo if photo.ndim == 2 else cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
 
 
-def detect(grey_photo: np.ndarray, min_face: int = MIN_FACE) -> np.ndarray:
-    """Face boxes (x, y, w, h) in the photo's pixels, int, (n, 4), largest first. Photos larger than
-    DETECTION_SIDE are searched downscaled."""
+def detect(photo: np.ndarray, min_face: int = MIN_FACE, detector: str = DETECTOR) -> list[Face]:
+    """The faces of a photo (RGB or grey uint8), largest first, of side at least `min_face` pixels, found by
+    `detector` (one of DETECTORS). Photos larger than DETECTION_SIDE are searched downscaled; boxes and landmarks
+    are given in the photo's own pixels."""
     if min_face < 1:
-        raise ValueError(f"min_face must be a positive number of pixels, got {min_face}")
+        raise ValueError(f"--min-face must be a positive number of pixels, got {min_face}")
+    if detector not in DETECTORS:
+        raise ValueError(f"--detector: unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
+    found = _mtcnn_faces(photo, min_face) if detector == "mtcnn" else _haar_faces(grey(photo), min_face)
+    return sorted(found, key=lambda face: -face.box[2])
+
+
+def _haar_faces(grey_photo: np.ndarray, min_face: int) -> list[Face]:
     factor = min(1.0, DETECTION_SIDE / max(grey_photo.shape))
-    small = grey_photo if factor == 1 else cv2.resize(grey_photo, None, fx=factor, fy=factor,
-                                                     interpolation=cv2.INTER_AREA)
+    small = _scaled(grey_photo, factor)
     side = max(1, int(round(min_face * factor)))
     found = _cascade().detectMultiScale(cv2.equalizeHist(small), scaleFactor=1.1, minNeighbors=3,
                                         minSize=(side, side))
     boxes = (np.asarray(found, dtype=np.float64).reshape(-1, 4) / factor).round().astype(int)
-    return boxes[np.argsort(-boxes[:, 2], kind="stable")]
+    return [Face(tuple(int(v) for v in box), "haar") for box in boxes]
 
 
-def crop(grey_photo: np.ndarray, box, framing: Framing = FRAMING) -> np.ndarray:
+def _mtcnn_faces(photo: np.ndarray, min_face: int) -> list[Face]:
+    rgb = photo if photo.ndim == 3 else np.repeat(photo[..., np.newaxis], 3, axis=2)
+    factor = min(1.0, DETECTION_SIDE / max(rgb.shape[:2]), MTCNN_MIN_FACE / min_face)
+    found = []
+    for row in _mtcnn_rows(_scaled(rgb, factor)):
+        x1, y1, x2, y2 = row[1:5] / factor
+        box = tuple(int(round(v)) for v in (x1, y1, x2 - x1, y2 - y1))
+        if max(box[2], box[3]) >= min_face:
+            face = Face(box, "mtcnn", row[6:16].reshape(2, 5).T / factor, float(row[5]))
+            found.append(dataclasses.replace(face, level_box=_level_box(rgb, face)))
+    return found
+
+
+def _mtcnn_rows(rgb: np.ndarray) -> np.ndarray:
+    """MTCNN's finds in an RGB image, a row each: image, x1, y1, x2, y2, confidence, then x of the eyes, the
+    nose and the mouth's corners, then their y."""
+    if min(rgb.shape[:2]) < MTCNN_MIN_FACE:
+        return np.zeros((0, 16))
+    detector = _mtcnn()
+    tensorflow_log = logging.getLogger("tensorflow")
+    level = tensorflow_log.level
+    tensorflow_log.setLevel(logging.ERROR)  # its image pyramid's sizes differ per photo: retracing warnings
+    try:
+        rows = detector.detect_faces(rgb, box_format="xyxy", output_type="numpy", **MTCNN_THRESHOLDS)
+    finally:
+        tensorflow_log.setLevel(level)
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 16)
+
+
+def _level_box(rgb: np.ndarray, face: Face) -> tuple[float, float, float, float]:
+    """The face's box as MTCNN gives it once the face is turned level on its eyes (a second look at a square of
+    LEVEL_CONTEXT box sides about it, LEVEL_SIDE px wide), as (x, y, w, h) centred where that box's centre lies
+    in the photo. The detected box where the face tilts less than LEVEL_TILT degrees or the second look finds
+    no face at the middle."""
+    x, y, w, h = face.box
+    if abs(face.tilt) < LEVEL_TILT:
+        return tuple(map(float, face.box))
+    side = LEVEL_CONTEXT * max(w, h)
+    centre = np.array([x + w / 2, y + h / 2])
+    angle = np.radians(face.tilt)
+    rotation = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])  # turns by -tilt
+    scale = LEVEL_SIDE / side
+    middle = (LEVEL_SIDE - 1) / 2
+    matrix = np.hstack([scale * rotation, (middle - scale * rotation @ centre)[:, np.newaxis]])
+    square = cv2.warpAffine(rgb, matrix, (LEVEL_SIDE, LEVEL_SIDE), flags=cv2.INTER_AREA if scale < 1 else
+                            cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    rows = _mtcnn_rows(square)
+    if not len(rows):
+        return tuple(map(float, face.box))
+    centres = (rows[:, 1:3] + rows[:, 3:5]) / 2
+    nearest = rows[np.argmin(np.linalg.norm(centres - middle, axis=1))]
+    level_centre = centre + rotation.T @ (((nearest[1:3] + nearest[3:5]) / 2) - middle) / scale
+    level_w, level_h = (nearest[3:5] - nearest[1:3]) / scale
+    return (float(level_centre[0] - level_w / 2), float(level_centre[1] - level_h / 2), float(level_w), float(level_h))
+
+
+def _scaled(image: np.ndarray, factor: float) -> np.ndarray:
+    return image if factor == 1 else cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+
+
+def turned(grey_photo: np.ndarray, centre, side: float, tilt: float) -> np.ndarray:
+    """The 48x48 uint8 square of `side` pixels about `centre` (x, y), turned by -`tilt` degrees so that a face
+    tilted `tilt` degrees stands level; parts outside the photo repeat its edge. A square larger than 48 px is
+    turned at its own resolution, then shrunk by area averaging."""
+    angle = np.radians(tilt)
+    rotation = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
+    size = max(IMAGE_SIDE, int(np.ceil(side)))
+    scale = size / side
+    middle = (size - 1) / 2
+    matrix = np.hstack([scale * rotation, (middle - scale * rotation @ np.asarray(centre, np.float64))[:, np.newaxis]])
+    square = cv2.warpAffine(grey_photo, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return square if size == IMAGE_SIDE else cv2.resize(square, (IMAGE_SIDE, IMAGE_SIDE), interpolation=cv2.INTER_AREA)
+
+
+def crop(grey_photo: np.ndarray, box, framing: Framing = FRAMINGS["haar"]) -> np.ndarray:
     """FER2013's 48x48 frame around a detected box, uint8; parts of the frame outside the photo repeat its edge."""
     cx, cy, side = framing.frame(box)
     left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
@@ -124,12 +235,30 @@ def crop(grey_photo: np.ndarray, box, framing: Framing = FRAMING) -> np.ndarray:
     return cv2.resize(window, (IMAGE_SIDE, IMAGE_SIDE), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
-def faces_in(grey_photo: np.ndarray, min_face: int = MIN_FACE, framing: Framing = FRAMING):
-    """The boxes found and their 48x48 FER2013-framed crops: ((n, 4) int, (n, 48, 48) uint8)."""
-    boxes = detect(grey_photo, min_face)
-    crops = np.stack([crop(grey_photo, b, framing) for b in boxes]) if len(boxes) else \
+def cut(grey_photo: np.ndarray, face: Face, scale: float = 1.0, framing: Framing | None = None) -> np.ndarray:
+    """A found face as the model sees it, 48x48 uint8: FER2013's frame around its box (`framing`, by default its
+    detector's in FRAMINGS, `scale` times as large), turned so that its eyes are level where it has landmarks."""
+    framing = framing or FRAMINGS[face.detector]
+    framing = Framing(framing.scale * scale, framing.dx, framing.dy)
+    if face.tilt is None:
+        return crop(grey_photo, face.box, framing)
+    *centre, side = framing.frame(face.level_box or face.box, face.tilt)
+    return turned(grey_photo, centre, side, face.tilt)
+
+
+def faces_in(photo: np.ndarray, min_face: int = MIN_FACE, detector: str = DETECTOR
+             ) -> tuple[list[Face], np.ndarray]:
+    """The faces found in a photo (RGB or grey) and their 48x48 crops as the model sees them ((n, 48, 48) uint8)."""
+    found = detect(photo, min_face, detector)
+    grey_photo = grey(photo)
+    crops = np.stack([cut(grey_photo, face) for face in found]) if found else \
         np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8)
-    return boxes, crops
+    return found, crops
+
+
+def boxes(found: list[Face]) -> np.ndarray:
+    """The boxes of `found` as an (n, 4) int array."""
+    return np.array([face.box for face in found], dtype=int).reshape(-1, 4)
 
 
 def sample_photo() -> Path:
@@ -139,27 +268,60 @@ def sample_photo() -> Path:
     return Path(skimage.__file__).parent / "data" / "astronaut.png"
 
 
-def framing_similarity(grey_photo: np.ndarray, box, mean_face: np.ndarray, scales=(0.8, 1.0, 1.3)) -> dict:
-    """How much the face cut at FRAMING's scale times each of `scales` looks like FER2013's mean face: the
-    Pearson correlation of their pixels, per scale (the best framing correlates most)."""
-    result = {}
-    for scale in scales:
-        cut = crop(grey_photo, box, Framing(FRAMING.scale * scale, FRAMING.dx, FRAMING.dy))
-        result[scale] = float(np.corrcoef(cut.ravel().astype(np.float64), np.ravel(mean_face))[0, 1])
-    return result
+def framing_similarity(grey_photo: np.ndarray, face: Face, mean_face: np.ndarray, scales=(0.8, 1.0, 1.3)) -> dict:
+    """How much the face cut at each of `scales` times its framing looks like FER2013's mean face: the Pearson
+    correlation of their pixels, per scale (the best framing correlates most)."""
+    return {scale: float(np.corrcoef(cut(grey_photo, face, scale).ravel().astype(np.float64),
+                                     np.ravel(mean_face))[0, 1]) for scale in scales}
 
 
-_CASCADES: dict[str, cv2.CascadeClassifier] = {}
+_DETECTORS: dict[str, object] = {}
 
 
 def _cascade() -> cv2.CascadeClassifier:
-    if CASCADE not in _CASCADES:
+    if CASCADE not in _DETECTORS:
         path = Path(cv2.data.haarcascades) / CASCADE
         classifier = cv2.CascadeClassifier(str(path))
         if classifier.empty():
             raise RuntimeError(f"{path}: OpenCV's face cascade is missing (opencv-python-headless 4.x ships it)")
-        _CASCADES[CASCADE] = classifier
-    return _CASCADES[CASCADE]
+        _DETECTORS[CASCADE] = classifier
+    return _DETECTORS[CASCADE]
+
+
+def _mtcnn():
+    """MTCNN with the weights of its own wheel (never a file of the working folder). Its networks are tf.keras
+    models: under another Keras backend their outputs are turned into the TensorFlow tensors MTCNN expects."""
+    if "mtcnn" not in _DETECTORS:
+        from importlib.resources import files
+
+        from .runtime import import_keras_quietly, quiet_stderr
+
+        import_keras_quietly()
+        with quiet_stderr():
+            import keras
+            import tensorflow as tf
+            from mtcnn import MTCNN
+            from mtcnn.stages import StageONet, StagePNet, StageRNet
+
+        weights = files("mtcnn.assets.weights")
+        detector = MTCNN(stages=[stage(weights=str(weights / name)) for stage, name in
+                                 ((StagePNet, "pnet.lz4"), (StageRNet, "rnet.lz4"), (StageONet, "onet.lz4"))])
+        if keras.backend.backend() != "tensorflow":
+            for stage in detector.stages:
+                network = stage._model
+                stage._model = lambda x, network=network: [tf.constant(np.asarray(o)) for o in network(x)]
+        _DETECTORS["mtcnn"] = detector
+    return _DETECTORS["mtcnn"]
+
+
+def _size_unchecked(path: Path) -> tuple[int, int]:
+    """An image's size from its header, past Pillow's decompression bomb check (nothing is decoded)."""
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        with Image.open(path) as image:
+            return image.size
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def _first_line(error: Exception) -> str:

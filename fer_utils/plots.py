@@ -253,3 +253,35 @@ def framing_strip(mean_face: np.ndarray, crops: np.ndarray, titles: list[str]) -
         ax.grid(False)
     fig.tight_layout()
     return fig
+
+
+def emotion_timeline(smoothed: pd.DataFrame, title: str, max_faces: int = 4) -> plt.Figure:
+    """A video's expressions over time (`fer_utils.video.smoothed`): per face (the first `max_faces`) the seven
+    probabilities as lines, and beneath them a band coloured by the top expression at each moment."""
+    numbers = sorted(smoothed["face"].unique())[:max_faces]
+    colours = dict(zip(CLASS_NAMES, sns.color_palette("tab10", len(CLASS_NAMES))))
+    fig, axes = plt.subplots(2 * max(1, len(numbers)), 1, figsize=(9, 2.6 * max(1, len(numbers))), sharex=True,
+                             squeeze=False, gridspec_kw={"height_ratios": [6, 1] * max(1, len(numbers))})
+    for k, number in enumerate(numbers):
+        rows = smoothed[smoothed["face"] == number]
+        lines, band = axes[2 * k, 0], axes[2 * k + 1, 0]
+        for name in CLASS_NAMES:
+            lines.plot(rows["time"], rows[name], color=colours[name], label=name, linewidth=1.5)
+        lines.set_ylim(0, 1)
+        lines.set_ylabel(f"face {number}\nprobability")
+        top = rows[list(CLASS_NAMES)].to_numpy().argmax(axis=1)
+        edges = np.append(rows["time"].to_numpy(), rows["time"].iloc[-1] + (np.diff(rows["time"]).mean()
+                                                                             if len(rows) > 1 else 0.1))
+        for i, cls in enumerate(top):
+            band.axvspan(edges[i], edges[i + 1], color=colours[CLASS_NAMES[cls]], linewidth=0)
+        band.set_yticks([])
+        band.set_ylabel("top", rotation=0, ha="right", va="center")
+        band.grid(False)
+    if numbers:
+        axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    else:
+        axes[0, 0].text(0.5, 0.5, "no face found", ha="center", va="center", transform=axes[0, 0].transAxes)
+    axes[-1, 0].set_xlabel("time in the video (s)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

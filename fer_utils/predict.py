@@ -1,7 +1,8 @@
-"""Expressions in your own photos (`fer-report predict`): each face found (`fer_utils.faces`) is classified by a
-trained model with its own preprocessing, averaged over the test-time views chosen for it on val as the report
-evaluates; each photo gets an annotated
-copy, and all faces one row each in predictions.csv."""
+"""Expressions in your own photos and videos (`fer-report predict`): each face found (`fer_utils.faces`) is
+classified by a trained model with its own preprocessing, averaged over the test-time views chosen for it on val
+as the report evaluates. Each photo gets an annotated copy and its faces a row each in predictions.csv; each video
+(`fer_utils.video`) its rows in timeline.csv, a timeline figure, a summary line per face and, on request, an
+annotated copy."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import atomic, config, evaluation, faces, preprocess, registry, results
+from . import atomic, config, evaluation, faces, preprocess, registry, results, video
 from .data import CLASS_NAMES, IMAGE_SIDE
 from .runtime import import_keras_quietly, set_jit_compile
 
 PUBLISHED = config.PROJECT_ROOT / "report"
 CSV_NAME = "predictions.csv"
+TIMELINE_NAME = "timeline.csv"
 CSV_COLUMNS = ["file", "face", "x", "y", "width", "height", *CLASS_NAMES, "top"]
 DEFAULT_VIEWS = "mirror"  # for a model whose results name no views chosen on val
 
@@ -132,16 +134,47 @@ def _run_best(run: Path) -> Classifier:
                       f"{config.shown_path(run)} ({best})", records[best]["val"].get("views", DEFAULT_VIEWS))
 
 
+def input_files(paths) -> tuple[list[Path], list[Path], list[str]]:
+    """The photos and the videos among `paths` (files, or folders searched one level deep, sorted; a file named
+    directly is a video if its suffix says so, else a photo), and one problem line per path that gives none and
+    per file of a folder that is neither (hidden files are passed over)."""
+    photos, videos, problems = [], [], []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            if not found:
+                problems.append(f"{path}: no photos or videos in this folder")
+            for file in found:
+                suffix = file.suffix.lower()
+                if suffix in faces.PHOTO_SUFFIXES:
+                    photos.append(file)
+                elif suffix in video.VIDEO_SUFFIXES:
+                    videos.append(file)
+                else:
+                    problems.append(f"{file}: not a photo or video this command reads (photos: "
+                                    f"{' '.join(faces.PHOTO_SUFFIXES)}; videos: {' '.join(video.VIDEO_SUFFIXES)})")
+        elif path.is_file():
+            (videos if path.suffix.lower() in video.VIDEO_SUFFIXES else photos).append(path)
+        else:
+            problems.append(f"{path}: no such file or folder")
+    return photos, videos, problems
+
+
 @dataclass
 class PhotoResult:
-    """One photo's faces: boxes (n, 4), 48x48 crops, probabilities (n, 7), and saliency maps if explained."""
+    """One photo's faces (`fer_utils.faces.Face`), their 48x48 crops, probabilities (n, 7), and saliency maps if
+    explained."""
 
     path: Path
     photo: np.ndarray
-    boxes: np.ndarray
+    found: list
     crops: np.ndarray
     probabilities: np.ndarray
     saliency: np.ndarray | None = None
+
+    @property
+    def boxes(self) -> np.ndarray:
+        return faces.boxes(self.found)
 
     def rows(self) -> list[dict]:
         """predictions.csv's rows for this photo."""
@@ -151,17 +184,17 @@ class PhotoResult:
                 for i, ((x, y, w, h), probs) in enumerate(zip(self.boxes, self.probabilities))]
 
     def summary(self) -> str:
-        if not len(self.boxes):
+        if not self.found:
             return "no face found"
         tops = ", ".join(f"{CLASS_NAMES[int(p.argmax())]} {p.max():.0%}" for p in self.probabilities)
-        return f"{len(self.boxes)} face{'s' if len(self.boxes) > 1 else ''}: {tops}"
+        return f"{len(self.found)} face{'s' if len(self.found) > 1 else ''}: {tops}"
 
 
 def read_faces(classifier: Classifier, path: str | os.PathLike, min_face: int = faces.MIN_FACE,
-               explain: bool = False) -> PhotoResult:
+               explain: bool = False, detector: str = faces.DETECTOR) -> PhotoResult:
     """Find, frame and classify the faces of one photo (PhotoError if it cannot be read)."""
     photo = faces.read_photo(path)
-    boxes, crops = faces.faces_in(faces.grey(photo), min_face)
+    found, crops = faces.faces_in(photo, min_face, detector)
     probabilities = classifier.probabilities(crops)
     saliency = None
     if explain and len(crops):
@@ -169,31 +202,38 @@ def read_faces(classifier: Classifier, path: str | os.PathLike, min_face: int = 
 
         saliency = explanation.saliency_map(classifier.model, classifier.statistics.transform(crops),
                                             probabilities.argmax(1))
-    return PhotoResult(Path(path), photo, boxes, crops, probabilities, saliency)
+    return PhotoResult(Path(path), photo, found, crops, probabilities, saliency)
 
 
 def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLike = "predictions",
-            explain: bool = False, min_face: int = faces.MIN_FACE, views: str | None = None, echo=print) -> int:
-    """`fer-report predict`: annotate each photo into `out`, write `out`/predictions.csv, print one line per
-    photo; 0 if every photo had a face and was read, else 1 (the others are still done). `views` as in
-    `load_classifier`."""
+            explain: bool = False, min_face: int = faces.MIN_FACE, views: str | None = None,
+            detector: str = faces.DETECTOR, every: int = 1, annotate: bool = False, echo=print, progress=None) -> int:
+    """`fer-report predict`: annotate each photo into `out` and write `out`/predictions.csv; read each video's
+    every `every`-th frame into `out`/timeline.csv and a timeline figure (and an annotated copy if `annotate`);
+    print one line per photo and per video, and one per face of a video. 0 if every input was read whole and had
+    a face, else 1 (the others are still done). `views` as in `load_classifier`; `progress` as in
+    `fer_utils.video.read_video`."""
     import matplotlib.pyplot as plt
 
     from . import plots
 
     if min_face < 1:
         raise ValueError(f"--min-face must be a positive number of pixels, got {min_face}")
+    if every < 1:
+        raise ValueError(f"--every must be a positive number of frames, got {every}")
+    if detector not in faces.DETECTORS:
+        raise ValueError(f"--detector: unknown detector {detector!r}; choose one of {', '.join(faces.DETECTORS)}")
     if views is not None and views not in evaluation.VIEW_SETS:
         raise ValueError(f"--views: unknown test views {views!r}; choose one of {', '.join(evaluation.VIEW_SETS)}")
     classifier = load_classifier(model, views)
-    files, problems = faces.photo_files(paths)
+    photos, videos, problems = input_files(paths)
     for problem in problems:
         echo(f"fer-report predict: {problem}", file=sys.stderr)
     out = Path(out)
-    rows, failed, names = [], bool(problems), set()
-    for path in files:
+    rows, timelines, failed, names = [], [], bool(problems), set()
+    for path in photos:
         try:
-            result = read_faces(classifier, path, min_face, explain)
+            result = read_faces(classifier, path, min_face, explain, detector)
         except faces.PhotoError as e:
             echo(f"fer-report predict: {e}", file=sys.stderr)
             failed = True
@@ -204,22 +244,56 @@ def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLik
                                        result.saliency)
         plots.save_fig(figure, target.stem, out)
         plt.close(figure)
-        if not len(result.boxes):
+        if not result.found:
             echo(f"fer-report predict: {path}: no face found (faces of at least {min_face} px are looked for)",
                  file=sys.stderr)
             failed = True
         else:
             echo(f"{path}: {result.summary()} -> {target}")
-    if files:
+    for path in videos:
+        stem = Path(_unique_name(path, names)).stem
+        try:
+            clip = video.read_video(classifier, path, every, min_face, detector,
+                                    out / f"{stem}-annotated.mp4" if annotate else None, progress)
+        except video.VideoError as e:
+            echo(f"fer-report predict: {e}", file=sys.stderr)
+            failed = True
+            continue
+        timelines.append(clip.timeline)
+        figure = plots.emotion_timeline(video.smoothed(clip.timeline), f"{path.name}: expressions over time "
+                                        f"(every {every} frame{'s' if every > 1 else ''}, smoothed over 0.5 s)")
+        target = plots.save_fig(figure, f"{stem}-timeline", out)
+        plt.close(figure)
+        seen = clip.timeline["face"].nunique()
+        echo(f"{path}: {clip.frames_read} frames at {clip.fps:.3g} fps, {seen} face{'' if seen == 1 else 's'} "
+             f"-> {target}" + (f", {out / f'{stem}-annotated.mp4'}" if annotate else ""))
+        for line in clip.summaries():
+            echo(f"  {line}")
+        if clip.truncated:
+            echo(f"fer-report predict: {path}: truncated: decoding stopped after frame {clip.frames_read - 1} of "
+                 f"the {clip.frames_stated} the file states (the frames before it are in the timeline)",
+                 file=sys.stderr)
+            failed = True
+        if not seen:
+            echo(f"fer-report predict: {path}: no face found in any frame read (faces of at least {min_face} px "
+                 f"are looked for)", file=sys.stderr)
+            failed = True
+    if photos:
         atomic.write_text(out / CSV_NAME, pd.DataFrame(rows, columns=CSV_COLUMNS).to_csv(index=False))
-        echo(f"fer-report predict: {len(rows)} face{'' if len(rows) == 1 else 's'} in {len(files)} "
-             f"photo{'' if len(files) == 1 else 's'}, model {classifier.source}, views {classifier.views}; "
-             f"table {out / CSV_NAME}")
+    if videos:
+        table = pd.concat(timelines) if timelines else pd.DataFrame(columns=video.TIMELINE_COLUMNS)
+        atomic.write_text(out / TIMELINE_NAME, table.to_csv(index=False))
+    if photos or videos:
+        tables = [f"{out / name}" for name, used in ((CSV_NAME, photos), (TIMELINE_NAME, videos)) if used]
+        echo(f"fer-report predict: {len(rows)} face{'' if len(rows) == 1 else 's'} in {len(photos)} "
+             f"photo{'' if len(photos) == 1 else 's'}, {len(videos)} video{'' if len(videos) == 1 else 's'}; "
+             f"model {classifier.source}, views {classifier.views}, detector {detector}; "
+             f"table{'s' if len(tables) > 1 else ''} {', '.join(tables)}")
     return 1 if failed else 0
 
 
 def _unique_name(path: Path, taken: set[str]) -> str:
-    """`<stem>.png`, with -2, -3, ... when photos from different folders share a stem."""
+    """`<stem>.png`, with -2, -3, ... when inputs from different folders share a stem."""
     name, n = f"{path.stem}.png", 1
     while name in taken:
         n += 1

@@ -229,23 +229,33 @@ def main(argv: list[str] | None = None) -> int:
                                         "committed results, histories and weights with the run's")
     publish.add_argument("--into", default="report", help="the project folder of this reference run: report "
                                                           "(default), or e.g. report/full for a second one")
-    predict = commands.add_parser("predict", help="find the faces in your own photos and read their expressions")
-    predict.add_argument("paths", nargs="+", metavar="PATH", help="photos (JPEG, PNG, WebP, BMP) or folders of them")
+    predict = commands.add_parser("predict", help="find the faces in your own photos and videos and read their "
+                                                  "expressions")
+    predict.add_argument("paths", nargs="+", metavar="PATH",
+                         help="photos (JPEG, PNG, WebP, BMP; of a GIF or TIFF the first frame), videos (any container "
+                              "OpenCV reads: MP4, MOV, AVI, MKV, WebM, ...) or folders of them")
     predict.add_argument("--model", help="a .keras file (with its preprocessing.npz) or a run folder (default: the "
                                          "committed model that scored best on val)")
-    predict.add_argument("--out", default="predictions", help="where the annotated photos and predictions.csv go")
+    predict.add_argument("--out", default="predictions",
+                         help="where the annotated photos, predictions.csv, timeline.csv and the videos' figures go")
     predict.add_argument("--explain", action="store_true", help="add each face's saliency overlay")
     predict.add_argument("--min-face", type=int, metavar="PIXELS",
                          help="the smallest face side looked for, in the photo's pixels (default 40)")
     predict.add_argument("--views", help="the test-time views averaged, one of: " + ", ".join(registry.CROP_VIEWS) +
                          " (default: the set chosen on val for the model)")
+    predict.add_argument("--detector", default="mtcnn",
+                         help="mtcnn (default: finds tilted faces, aligns them on their eyes) or haar (OpenCV's "
+                              "cascade: faster, upright faces only)")
+    predict.add_argument("--every", type=int, default=1, metavar="N", help="videos: read every N-th frame (default 1)")
+    predict.add_argument("--annotate", action="store_true",
+                         help="videos: also write a copy with each face's box, number and top expression")
     args = parser.parse_args(argv)
     if args.command == "predict":
         from .predict import ModelError, predict as predict_photos
 
         try:
             return predict_photos(args.paths, model=args.model, out=args.out, explain=args.explain,
-                                  views=args.views,
+                                  views=args.views, detector=args.detector, every=args.every, annotate=args.annotate,
                                   **({"min_face": args.min_face} if args.min_face is not None else {}))
         except (ModelError, ValueError) as e:
             print(f"fer-report predict: {e}", file=sys.stderr)

@@ -41,22 +41,29 @@ def import_keras_quietly() -> None:
     process). `devices()` says what was found."""
     if "keras" in sys.modules:
         return
+    with quiet_stderr():
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+        elif keras.backend.backend() == "jax":
+            import jax
+
+            jax.devices()
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """File descriptor 2 muted inside (C++ libraries' start-up lines, which Python's logging cannot reach)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stderr.flush()
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as null:
             os.dup2(null.fileno(), 2)
-            import keras
-
-            if keras.backend.backend() == "tensorflow":
-                import tensorflow as tf
-
-                tf.config.list_physical_devices()
-            elif keras.backend.backend() == "jax":
-                import jax
-
-                jax.devices()
+            yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)

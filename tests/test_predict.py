@@ -105,7 +105,7 @@ def test_an_empty_folder_and_a_missing_path_are_named(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     code, out, err = run(capsys, tmp_path / "empty", tmp_path / "missing.png", "--out", tmp_path / "out")
     assert code == 1
-    assert f"{tmp_path / 'empty'}: no photos in this folder" in err and f"{tmp_path / 'missing.png'}: no such" in err
+    assert f"{tmp_path / 'empty'}: no photos or videos in this folder" in err and f"{tmp_path / 'missing.png'}: no such" in err
     assert not (tmp_path / "out" / predict.CSV_NAME).exists()
 
 
@@ -138,7 +138,7 @@ def test_the_views_are_the_chosen_ones_unless_named(classifier, tmp_path, capsys
     plain = predict.load_classifier(views="plain")
     assert plain.views == "plain" and not np.allclose(plain.probabilities(face), classifier.probabilities(face))
     code, out, err = run(capsys, ASTRONAUT, "--views", "mirror", "--out", tmp_path)
-    assert code == 0 and "views mirror;" in out
+    assert code == 0 and "views mirror," in out
     code, out, err = run(capsys, ASTRONAUT, "--views", "ten crops", "--out", tmp_path / "bad")
     assert code == 1 and err.startswith("fer-report predict: --views: unknown test views 'ten crops'; choose one of")
     assert len(err.splitlines()) == 1 and not (tmp_path / "bad").exists()
