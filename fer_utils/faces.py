@@ -59,7 +59,7 @@ class Framing:
 
 # Measured by benchmarks/face_framing.py on the PublicTest faces each detector found once (medians; see its output
 # for the quartiles and the check of the scale): the frame's side in box widths and its centre's offset.
-FRAMINGS = {"haar": Framing(scale=1.05, dy=0.01), "mtcnn": Framing(scale=1.25, dx=0.02, dy=0.01)}
+FRAMINGS = {"haar": Framing(scale=1.05, dy=0.01), "mtcnn": Framing(scale=1.26, dx=0.01, dy=-0.01)}
 
 
 @dataclass(frozen=True)
@@ -185,15 +185,12 @@ def _level_box(rgb: np.ndarray, face: Face) -> tuple[float, float, float, float]
     x, y, w, h = face.box
     if abs(face.tilt) < LEVEL_TILT:
         return tuple(map(float, face.box))
-    side = LEVEL_CONTEXT * max(w, h)
-    centre = np.array([x + w / 2, y + h / 2])
-    angle = np.radians(face.tilt)
-    rotation = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])  # turns by -tilt
-    scale = LEVEL_SIDE / side
-    middle = (LEVEL_SIDE - 1) / 2
-    matrix = np.hstack([scale * rotation, (middle - scale * rotation @ centre)[:, np.newaxis]])
-    square = cv2.warpAffine(rgb, matrix, (LEVEL_SIDE, LEVEL_SIDE), flags=cv2.INTER_AREA if scale < 1 else
-                            cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    centre, middle = np.array([x + w / 2, y + h / 2]), (LEVEL_SIDE - 1) / 2
+    scale = LEVEL_SIDE / (LEVEL_CONTEXT * max(w, h))
+    matrix = _turning(centre, face.tilt, scale, LEVEL_SIDE)
+    rotation = matrix[:, :2] / scale
+    square = cv2.warpAffine(rgb, matrix, (LEVEL_SIDE, LEVEL_SIDE), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REPLICATE)
     rows = _mtcnn_rows(square)
     if not len(rows):
         return tuple(map(float, face.box))
@@ -204,6 +201,15 @@ def _level_box(rgb: np.ndarray, face: Face) -> tuple[float, float, float, float]
     return (float(level_centre[0] - level_w / 2), float(level_centre[1] - level_h / 2), float(level_w), float(level_h))
 
 
+def _turning(centre, tilt: float, scale: float, size: int) -> np.ndarray:
+    """The 2x3 map that turns a photo by -`tilt` degrees about `centre` (x, y), scales it by `scale` and puts
+    `centre` in the middle of a `size` x `size` square."""
+    angle = np.radians(tilt)
+    rotation = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
+    shift = (size - 1) / 2 - scale * rotation @ np.asarray(centre, np.float64)
+    return np.hstack([scale * rotation, shift[:, np.newaxis]])
+
+
 def _scaled(image: np.ndarray, factor: float) -> np.ndarray:
     return image if factor == 1 else cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
 
@@ -212,13 +218,9 @@ def turned(grey_photo: np.ndarray, centre, side: float, tilt: float) -> np.ndarr
     """The 48x48 uint8 square of `side` pixels about `centre` (x, y), turned by -`tilt` degrees so that a face
     tilted `tilt` degrees stands level; parts outside the photo repeat its edge. A square larger than 48 px is
     turned at its own resolution, then shrunk by area averaging."""
-    angle = np.radians(tilt)
-    rotation = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
     size = max(IMAGE_SIDE, int(np.ceil(side)))
-    scale = size / side
-    middle = (size - 1) / 2
-    matrix = np.hstack([scale * rotation, (middle - scale * rotation @ np.asarray(centre, np.float64))[:, np.newaxis]])
-    square = cv2.warpAffine(grey_photo, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    square = cv2.warpAffine(grey_photo, _turning(centre, tilt, size / side, size), (size, size),
+                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return square if size == IMAGE_SIDE else cv2.resize(square, (IMAGE_SIDE, IMAGE_SIDE), interpolation=cv2.INTER_AREA)
 
 

@@ -260,8 +260,9 @@ def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLik
             failed = True
             continue
         timelines.append(clip.timeline)
+        sampled = "every frame" if every == 1 else f"1 frame in {every}"
         figure = plots.emotion_timeline(video.smoothed(clip.timeline), f"{path.name}: expressions over time "
-                                        f"(every {every} frame{'s' if every > 1 else ''}, smoothed over 0.5 s)")
+                                        f"({sampled}, smoothed over 0.5 s)")
         target = plots.save_fig(figure, f"{stem}-timeline", out)
         plt.close(figure)
         seen = clip.timeline["face"].nunique()

@@ -127,6 +127,8 @@ def read_video(classifier, path: str | os.PathLike, every: int = 1, min_face: in
                     writer = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*"mp4v"), fps,
                                              (frame.shape[1], frame.shape[0]))
                     stack.callback(writer.release)
+                    if not writer.isOpened():
+                        raise VideoError(f"{annotated}: OpenCV cannot write an MP4 video here (no mp4v encoder)")
                 if read % every == 0:
                     found, crops = faces.faces_in(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), min_face, detector)
                     probabilities = classifier.probabilities(crops)

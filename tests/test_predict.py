@@ -170,16 +170,17 @@ def test_the_crop_path_gives_the_models_probabilities_on_a_placed_fer_face(class
         np.testing.assert_allclose(classifier.probabilities(cut[None])[0], expected, atol=1e-4)
 
 
-def test_detected_fer_faces_mostly_keep_the_models_answer(classifier, val_faces):
-    """Through the detector and FRAMING, the 200 faces' top class mostly survives. The tolerance comes from the
-    measurement: the detector's box varies from face to face (scale quartiles 0.975-1.103 of the median,
-    benchmarks/face_framing.py), and on these 200 faces 76% were found once and 76% of those kept their
-    answer; the test asks for 60% and 65%."""
+@pytest.mark.parametrize("detector, found_share, kept_share", [("mtcnn", 0.8, 0.7), ("haar", 0.65, 0.75)])
+def test_detected_fer_faces_mostly_keep_the_models_answer(classifier, val_faces, detector, found_share, kept_share):
+    """Through each detector and its framing, the 200 faces' top class mostly survives. The tolerances come from
+    the measurement: the detector's box varies from face to face (benchmarks/face_framing.py), and on these 200
+    faces MTCNN found 89% once and 78% of those kept their answer, the cascade 76% and 84%; the test asks for
+    about 10 points less."""
     original = classifier.probabilities(val_faces).argmax(1)
     found = [(i, crops[0]) for i, face in enumerate(val_faces)
-             for boxes, crops in [faces.faces_in(_placed(face), min_face=48)] if len(boxes) == 1]
+             for boxes, crops in [faces.faces_in(_placed(face), min_face=48, detector=detector)] if len(boxes) == 1]
     kept = classifier.probabilities(np.stack([c for _, c in found])).argmax(1) == original[[i for i, _ in found]]
-    assert len(found) >= 0.6 * len(val_faces) and kept.mean() >= 0.65
+    assert len(found) >= found_share * len(val_faces) and kept.mean() >= kept_share
 
 
 def test_the_readme_shows_the_command_and_a_package_photo_example():

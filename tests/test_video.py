@@ -184,14 +184,25 @@ def test_bad_videos_get_one_line_each_and_the_rest_is_done(tmp_path, capsys):
     (tmp_path / "cut.avi").write_bytes(whole.read_bytes()[:int(whole.stat().st_size * 0.6)])
     (tmp_path / "text.mp4").write_text("not a video\n")
     _write_video(tmp_path / "noface.mp4", [coffee] * 3)
-    code, out, err = run(capsys, tmp_path / "cut.avi", tmp_path / "text.mp4", tmp_path / "noface.mp4", ASTRONAUT,
-                         "--out", tmp_path / "out", "--annotate")
+    cv2.VideoWriter(str(tmp_path / "empty.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 64)).release()
+    code, out, err = run(capsys, tmp_path / "cut.avi", tmp_path / "text.mp4", tmp_path / "noface.mp4",
+                         tmp_path / "empty.mp4", ASTRONAUT, "--out", tmp_path / "out", "--annotate")
     lines = err.splitlines()
-    assert code == 1 and len(lines) == 4, err  # the cut video: truncated, and no face in it
+    assert code == 1 and len(lines) == 5, err  # the cut video: truncated, and no face in it
     assert any(f"{tmp_path / 'cut.avi'}: truncated: decoding stopped after frame " in line and " of the 40 " in line
                for line in lines)
     assert any(line.startswith(f"fer-report predict: {tmp_path / 'text.mp4'}: cannot be opened") for line in lines)
     assert f"fer-report predict: {tmp_path / 'noface.mp4'}: no face found in any frame read" in err
+    assert any(line.startswith(f"fer-report predict: {tmp_path / 'empty.mp4'}: ") for line in lines)  # no frames
     assert len(pd.read_csv(tmp_path / "out" / predict.CSV_NAME)) == 1  # the astronaut
     assert pd.read_csv(tmp_path / "out" / predict.TIMELINE_NAME).empty
     assert not list((tmp_path / "out").glob(".partial-*")) and not (tmp_path / "out" / "text-annotated.mp4").exists()
+
+
+def test_the_readme_shows_a_videos_timeline_and_the_measured_speeds():
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    assert "](figures/predict_timeline.png)" in readme
+    assert (root / "figures" / "predict_timeline.png").stat().st_size > 10_000
+    assert "--every N" in readme and "--annotate" in readme and "--detector mtcnn|haar" in readme
+    assert "video 640x360" in readme  # the speed table of benchmarks/predict_speed.py
