@@ -213,10 +213,6 @@ def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLik
     print one line per photo and per video, and one per face of a video. 0 if every input was read whole and had
     a face, else 1 (the others are still done). `views` as in `load_classifier`; `progress` as in
     `fer_utils.video.read_video`."""
-    import matplotlib.pyplot as plt
-
-    from . import plots
-
     if min_face < 1:
         raise ValueError(f"--min-face must be a positive number of pixels, got {min_face}")
     if every < 1:
@@ -232,53 +228,15 @@ def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLik
     out = Path(out)
     rows, timelines, failed, names = [], [], bool(problems), set()
     for path in photos:
-        try:
-            result = read_faces(classifier, path, min_face, explain, detector)
-        except faces.PhotoError as e:
-            echo(f"fer-report predict: {e}", file=sys.stderr)
-            failed = True
-            continue
-        rows.extend(result.rows())
-        target = out / _unique_name(path, names)
-        figure = plots.annotated_photo(result.photo, result.boxes, result.probabilities, result.crops,
-                                       result.saliency)
-        plots.save_fig(figure, target.stem, out)
-        plt.close(figure)
-        if not result.found:
-            echo(f"fer-report predict: {path}: no face found (faces of at least {min_face} px are looked for)",
-                 file=sys.stderr)
-            failed = True
-        else:
-            echo(f"{path}: {result.summary()} -> {target}")
+        photo_rows = _predict_photo(classifier, path, out, names, min_face, explain, detector, echo)
+        failed |= not photo_rows
+        rows.extend(photo_rows or [])
     for path in videos:
-        stem = Path(_unique_name(path, names)).stem
-        try:
-            clip = video.read_video(classifier, path, every, min_face, detector,
-                                    out / f"{stem}-annotated.mp4" if annotate else None, progress)
-        except video.VideoError as e:
-            echo(f"fer-report predict: {e}", file=sys.stderr)
-            failed = True
-            continue
-        timelines.append(clip.timeline)
-        sampled = "every frame" if every == 1 else f"1 frame in {every}"
-        figure = plots.emotion_timeline(video.smoothed(clip.timeline), f"{path.name}: expressions over time "
-                                        f"({sampled}, smoothed over 0.5 s)")
-        target = plots.save_fig(figure, f"{stem}-timeline", out)
-        plt.close(figure)
-        seen = clip.timeline["face"].nunique()
-        echo(f"{path}: {clip.frames_read} frames at {clip.fps:.3g} fps, {seen} face{'' if seen == 1 else 's'} "
-             f"-> {target}" + (f", {out / f'{stem}-annotated.mp4'}" if annotate else ""))
-        for line in clip.summaries():
-            echo(f"  {line}")
-        if clip.truncated:
-            echo(f"fer-report predict: {path}: truncated: decoding stopped after frame {clip.frames_read - 1} of "
-                 f"the {clip.frames_stated} the file states (the frames before it are in the timeline)",
-                 file=sys.stderr)
-            failed = True
-        if not seen:
-            echo(f"fer-report predict: {path}: no face found in any frame read (faces of at least {min_face} px "
-                 f"are looked for)", file=sys.stderr)
-            failed = True
+        timeline, whole = _predict_video(classifier, path, out, names, min_face, detector, every, annotate, echo,
+                                         progress)
+        failed |= not whole
+        if timeline is not None:
+            timelines.append(timeline)
     if photos:
         atomic.write_text(out / CSV_NAME, pd.DataFrame(rows, columns=CSV_COLUMNS).to_csv(index=False))
     if videos:
@@ -291,6 +249,64 @@ def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLik
              f"model {classifier.source}, views {classifier.views}, detector {detector}; "
              f"table{'s' if len(tables) > 1 else ''} {', '.join(tables)}")
     return 1 if failed else 0
+
+
+def _predict_photo(classifier, path, out: Path, names: set[str], min_face: int, explain: bool, detector: str,
+                   echo) -> list[dict] | None:
+    """One photo of `predict`: its annotated copy and its line; its rows, or None where it failed."""
+    import matplotlib.pyplot as plt
+
+    from . import plots
+
+    try:
+        result = read_faces(classifier, path, min_face, explain, detector)
+    except faces.PhotoError as e:
+        echo(f"fer-report predict: {e}", file=sys.stderr)
+        return None
+    target = out / _unique_name(path, names)
+    figure = plots.annotated_photo(result.photo, result.boxes, result.probabilities, result.crops, result.saliency)
+    plots.save_fig(figure, target.stem, out)
+    plt.close(figure)
+    if not result.found:
+        echo(f"fer-report predict: {path}: no face found (faces of at least {min_face} px are looked for)",
+             file=sys.stderr)
+        return None
+    echo(f"{path}: {result.summary()} -> {target}")
+    return result.rows()
+
+
+def _predict_video(classifier, path, out: Path, names: set[str], min_face: int, detector: str, every: int,
+                   annotate: bool, echo, progress) -> tuple[pd.DataFrame | None, bool]:
+    """One video of `predict`: its timeline figure, annotated copy and lines; its timeline (None where it could
+    not be read) and whether it was read whole with a face."""
+    import matplotlib.pyplot as plt
+
+    from . import plots
+
+    stem = Path(_unique_name(path, names)).stem
+    annotated = out / f"{stem}-annotated.mp4" if annotate else None
+    try:
+        clip = video.read_video(classifier, path, every, min_face, detector, annotated, progress)
+    except video.VideoError as e:
+        echo(f"fer-report predict: {e}", file=sys.stderr)
+        return None, False
+    sampled = "every frame" if every == 1 else f"1 frame in {every}"
+    figure = plots.emotion_timeline(video.smoothed(clip.timeline), f"{path.name}: expressions over time "
+                                    f"({sampled}, smoothed over 0.5 s)")
+    target = plots.save_fig(figure, f"{stem}-timeline", out)
+    plt.close(figure)
+    seen = clip.timeline["face"].nunique()
+    echo(f"{path}: {clip.frames_read} frames at {clip.fps:.3g} fps, {seen} face{'' if seen == 1 else 's'} "
+         f"-> {target}" + (f", {annotated}" if annotated else ""))
+    for line in clip.summaries():
+        echo(f"  {line}")
+    if clip.truncated:
+        echo(f"fer-report predict: {path}: truncated: decoding stopped after frame {clip.frames_read - 1} of the "
+             f"{clip.frames_stated} the file states (the frames before it are in the timeline)", file=sys.stderr)
+    if not seen:
+        echo(f"fer-report predict: {path}: no face found in any frame read (faces of at least {min_face} px are "
+             f"looked for)", file=sys.stderr)
+    return clip.timeline, not clip.truncated and bool(seen)
 
 
 def _unique_name(path: Path, taken: set[str]) -> str:
