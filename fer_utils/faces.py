@@ -292,7 +292,8 @@ def _cascade() -> cv2.CascadeClassifier:
 
 def _mtcnn():
     """MTCNN with the weights of its own wheel (never a file of the working folder). Its networks are tf.keras
-    models: under another Keras backend their outputs are turned into the TensorFlow tensors MTCNN expects."""
+    models: under another Keras backend each is run by `tensorflow_network` instead, on TensorFlow as under the
+    TensorFlow backend (Keras on JAX would run them op by op, compiling every op anew for each image size)."""
     if "mtcnn" not in _DETECTORS:
         from importlib.resources import files
 
@@ -301,7 +302,6 @@ def _mtcnn():
         import_keras_quietly()
         with quiet_stderr():
             import keras
-            import tensorflow as tf
             from mtcnn import MTCNN
             from mtcnn.stages import StageONet, StagePNet, StageRNet
 
@@ -310,10 +310,44 @@ def _mtcnn():
                                  ((StagePNet, "pnet.lz4"), (StageRNet, "rnet.lz4"), (StageONet, "onet.lz4"))])
         if keras.backend.backend() != "tensorflow":
             for stage in detector.stages:
-                network = stage._model
-                stage._model = lambda x, network=network: [tf.constant(np.asarray(o)) for o in network(x)]
+                stage._model = tensorflow_network(stage._model)
         _DETECTORS["mtcnn"] = detector
     return _DETECTORS["mtcnn"]
+
+
+def tensorflow_network(network):
+    """A function that computes MTCNN's `network` (a Keras model of Conv2D, PReLU, MaxPooling2D, Permute, Flatten
+    and Dense layers: a trunk in order up to its last PReLU, then one output layer per head, each on the trunk's
+    output) with TensorFlow's own ops and the network's weights, returning TensorFlow tensors as its `call`."""
+    import tensorflow as tf
+
+    layers = list(network.layers)
+    heads = len(layers) - 1 - max(i for i, layer in enumerate(layers) if type(layer).__name__ == "PReLU")
+
+    def apply(layer, x):
+        kind, config, weights = type(layer).__name__, layer.get_config(), layer.get_weights()
+        if kind in ("Conv2D", "Dense"):
+            x = tf.nn.conv2d(x, weights[0], config["strides"], config["padding"].upper()) if kind == "Conv2D" \
+                else tf.matmul(x, weights[0])
+            x = x + weights[1]
+            return tf.nn.softmax(x, axis=-1) if config["activation"] == "softmax" else x
+        if kind == "PReLU":
+            return tf.maximum(x, 0.0) + weights[0] * tf.minimum(x, 0.0)
+        if kind == "MaxPooling2D":
+            return tf.nn.max_pool2d(x, config["pool_size"], config["strides"], config["padding"].upper())
+        if kind == "Permute":
+            return tf.transpose(x, [0, *config["dims"]])
+        if kind == "Flatten":
+            return tf.reshape(x, [tf.shape(x)[0], -1])
+        raise ValueError(f"MTCNN layer {layer.name}: {kind} is not one this runner knows")
+
+    def call(x):
+        x = tf.cast(tf.convert_to_tensor(x), tf.float32)
+        for layer in layers[:-heads]:
+            x = apply(layer, x)
+        return [apply(layer, x) for layer in layers[-heads:]]
+
+    return call
 
 
 def _size_unchecked(path: Path) -> tuple[int, int]:

@@ -206,3 +206,15 @@ def test_the_readme_shows_a_videos_timeline_and_the_measured_speeds():
     assert (root / "figures" / "predict_timeline.png").stat().st_size > 10_000
     assert "--every N" in readme and "--annotate" in readme and "--detector mtcnn|haar" in readme
     assert "video 640x360" in readme  # the speed table of benchmarks/predict_speed.py
+
+
+def test_mtcnn_runs_the_same_on_tensorflow_ops_for_other_keras_backends():
+    """Under Keras' JAX backend MTCNN's networks are computed by `faces.tensorflow_network`: the same outputs as
+    the Keras models themselves (checked here on TensorFlow) for each of its three networks."""
+    rng = np.random.default_rng(0)
+    for stage, shape in zip(faces._mtcnn().stages, [(1, 57, 83, 3), (7, 24, 24, 3), (5, 48, 48, 3)]):
+        x = rng.uniform(-1, 1, shape).astype(np.float32)
+        expected, computed = stage._model(x), faces.tensorflow_network(stage._model)(x)
+        assert len(computed) == len(expected) in (2, 3)
+        for a, b in zip(expected, computed):
+            np.testing.assert_allclose(np.asarray(b), np.asarray(a), atol=1e-5)
