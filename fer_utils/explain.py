@@ -184,14 +184,16 @@ def keep_salient(images: np.ndarray, maps: np.ndarray, removed_share: float) -> 
 def class_average_saliency(model: keras.Model, images: np.ndarray, labels: np.ndarray, per_class: int,
                            seed: int = 0) -> np.ndarray:
     """Per emotion, the mean saliency map (each map scaled to sum 1) of its own score over up to
-    `per_class` faces of that emotion: (classes, 48, 48); NaN for a class without faces."""
+    `per_class` faces of that emotion: (classes, 48, 48); NaN for a class without faces. Every class's batch is
+    padded to the same size with repeats of its faces (dropped again): one input shape for all classes, which
+    Keras' JAX backend would otherwise compile anew per class."""
     rng = np.random.default_rng(seed)
     out = np.full((model.output_shape[-1], *images.shape[1:3]), np.nan)
     for c in range(len(out)):
         members = np.flatnonzero(labels == c)
         if len(members):
             chosen = rng.choice(members, size=min(per_class, len(members)), replace=False)
-            maps = saliency_map(model, images[chosen], c)
+            maps = saliency_map(model, images[np.resize(chosen, per_class)], c)[:len(chosen)]
             out[c] = (maps / maps.sum(axis=(1, 2), keepdims=True)).mean(axis=0)
     return out
 
