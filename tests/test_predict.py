@@ -157,7 +157,7 @@ def val_faces():
         fer = data.load_fer2013(data.resolve_source(None))
     except (FileNotFoundError, data.DataError) as e:
         pytest.skip(f"no FER2013 data found ({e})")
-    return fer.val.images[:200]
+    return fer.val.images[:100]
 
 
 def test_the_crop_path_gives_the_models_probabilities_on_a_placed_fer_face(classifier, val_faces):
@@ -170,11 +170,11 @@ def test_the_crop_path_gives_the_models_probabilities_on_a_placed_fer_face(class
         np.testing.assert_allclose(classifier.probabilities(cut[None])[0], expected, atol=1e-4)
 
 
-@pytest.mark.parametrize("detector, found_share, kept_share", [("mtcnn", 0.8, 0.7), ("haar", 0.65, 0.75)])
+@pytest.mark.parametrize("detector, found_share, kept_share", [("mtcnn", 0.8, 0.63), ("haar", 0.68, 0.7)])
 def test_detected_fer_faces_mostly_keep_the_models_answer(classifier, val_faces, detector, found_share, kept_share):
-    """Through each detector and its framing, the 200 faces' top class mostly survives. The tolerances come from
-    the measurement: the detector's box varies from face to face (benchmarks/face_framing.py), and on these 200
-    faces MTCNN found 89% once and 78% of those kept their answer, the cascade 76% and 84%; the test asks for
+    """Through each detector and its framing, the 100 faces' top class mostly survives. The tolerances come from
+    the measurement: the detector's box varies from face to face (benchmarks/face_framing.py), and on these 100
+    faces MTCNN found 89% once and 73% of those kept their answer, the cascade 78% and 81%; the test asks for
     about 10 points less."""
     original = classifier.probabilities(val_faces).argmax(1)
     found = [(i, crops[0]) for i, face in enumerate(val_faces)
