@@ -68,11 +68,21 @@ def results_of(run: Path, manifest: dict) -> dict:
     return summary
 
 
+# nbconvert's lab template without the scripts it fetches from a CDN (require.js, MathJax, mermaid): the
+# notebooks use no widgets, formulas or diagrams, and a page opened offline would wait on each of them
+OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+
+
 def _write_pages(notebook: Path, out: Path) -> tuple[str, str]:
     """The notebook's page with code, and its hand-in page: no code, and no log lines (stderr), which hold
-    timings and the machine's paths rather than results."""
+    timings and the machine's paths rather than results. Both load nothing from the network."""
     import copy
 
+    import jinja2
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -82,8 +92,9 @@ def _write_pages(notebook: Path, out: Path) -> tuple[str, str]:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
     for page, exclude, folder in ((nb, False, out), (hand_in, True, out / "no-input")):
-        exporter = HTMLExporter(template_name="lab", exclude_input=exclude, exclude_input_prompt=exclude,
-                                exclude_output_prompt=exclude)
+        exporter = HTMLExporter(template_name="lab", template_file="offline.html.j2",
+                                extra_loaders=[jinja2.DictLoader({"offline.html.j2": OFFLINE_TEMPLATE})],
+                                exclude_input=exclude, exclude_input_prompt=exclude, exclude_output_prompt=exclude)
         body, _ = exporter.from_notebook_node(page)
         atomic.write_text(folder / f"{notebook.stem}.html", body)
     first = next((c.source for c in nb.cells if c.cell_type == "markdown"), notebook.stem)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -123,6 +124,8 @@ def test_smoke_report_renders_and_loads_in_a_browser(real_source):
     for page in (run_dir / "report" / "no-input").glob("*.html"):  # hand-in pages: results, not logs or paths
         text = page.read_text()
         assert "INFO fer_utils" not in text and str(report.PROJECT_ROOT) not in text, page.name
+    for page in (run_dir / "report").rglob("*.html"):  # opened offline, a page waits on nothing
+        assert not re.search(r'<script[^>]+src="https?:', page.read_text()), page.name
     pages = browser.check_report(run_dir / "report", run_dir / "report" / "screenshot.png")
     assert len(pages) == 1 + 2 * len(report.select_notebooks())
     assert [p for p in pages if p["broken"] or p["traceback"] or not p["images"]] == []
