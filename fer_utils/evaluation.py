@@ -52,15 +52,19 @@ def view(x: np.ndarray, dy: int, dx: int, mirror: bool) -> np.ndarray:
 
 def predict_views(model, x: np.ndarray, views, batch_size: int = EVAL_BATCH) -> np.ndarray:
     """The model's outputs (probabilities or SVM scores) for each view of `views`: (len(views), N, classes).
-    The views of a chunk of faces go through one prediction call."""
+    The views of a chunk of faces go through one prediction call; one longer than a batch is padded to whole
+    batches (with repeats), so that its last batch has the others' shape (Keras' JAX backend compiles each new
+    shape anew)."""
     views = list(views)
     per_chunk = max(1, CHUNK // len(views))
     outputs = []
     for start in range(0, len(x), per_chunk):
         faces = x[start:start + per_chunk]
         stacked = np.concatenate([view(faces, *v) for v in views])
-        predicted = np.asarray(model.predict(stacked, batch_size=batch_size, verbose=0), dtype=np.float32)
-        outputs.append(predicted.reshape(len(views), len(faces), -1))
+        whole = -(-len(stacked) // batch_size) * batch_size if len(stacked) > batch_size else len(stacked)
+        padded = np.resize(stacked, (whole, *stacked.shape[1:]))
+        predicted = np.asarray(model.predict(padded, batch_size=batch_size, verbose=0), dtype=np.float32)
+        outputs.append(predicted[:len(stacked)].reshape(len(views), len(faces), -1))
     return np.concatenate(outputs, axis=1)
 
 

@@ -20,7 +20,7 @@ from . import atomic, config, evaluation, faces, preprocess, registry, results, 
 from .data import CLASS_NAMES, IMAGE_SIDE
 from .runtime import import_keras_quietly, set_jit_compile
 
-PUBLISHED = config.PROJECT_ROOT / "report"
+PUBLISHED = config.PROJECT_ROOT / "reference"
 CSV_NAME = "predictions.csv"
 TIMELINE_NAME = "timeline.csv"
 CSV_COLUMNS = ["file", "face", "x", "y", "width", "height", *CLASS_NAMES, "top"]

@@ -1,4 +1,4 @@
-"""The committed reference runs (report/, and report/full when one is published): which of their trainings a run
+"""The committed reference runs (reference/, and reference/full when one is published): which of their trainings a run
 may start from instead of training, copying one into a run folder, and the compact form their models are kept in.
 
 A training is the reference's when its settings as the profile declares them (data SHA-256, epochs, batch size,
@@ -25,7 +25,7 @@ from .history import TrainingMismatch, best_epoch_of, best_model, history_csv, r
 
 log = logging.getLogger(__name__)
 
-REFERENCE_RUNS = ("report", "report/full")  # folders of the project that hold a reference run
+REFERENCE_RUNS = ("reference", "reference/full")  # folders of the project that hold a reference run
 MARKER = "reference.json"  # in a run's training folder that was copied from a reference run
 WEIGHTS = "model.weights.h5"  # the weights inside a .keras archive
 

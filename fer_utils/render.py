@@ -1,7 +1,7 @@
-"""The report of a run: each executed notebook as an HTML page (nbconvert's lab template, and a no-input
-variant for hand-in) and an index page with the report's parts in order, their figures inline, the results
-beside the published numbers, and the run's manifest; the numbers also go to report/results.json.
-`publish` copies what of a run may be committed (nothing that shows a face) into the project."""
+"""The HTML report of a run, in run_dir/report/: each executed notebook as a page (nbconvert's lab template, and
+a no-input variant for hand-in) and an index page that opens with the report's claims checked against the run,
+then the report's parts in order with their figures inline, the results beside the published numbers, and the
+run's manifest; the numbers also go to report/results.json and report/claims.json."""
 
 from __future__ import annotations
 
@@ -11,23 +11,18 @@ import os
 import shutil
 from pathlib import Path
 
-from . import atomic, preprocess, reference, registry, results
+from . import atomic, claims, reference, registry, results
 from .config import RunPaths
 
-# Which notebook (by number) each of the report's Figures 1-8 belongs to.
+# Which notebook (by number) each of the report's numbered figures belongs to.
 FIGURE_PART = {"fig1": "02", "fig2": "03", "fig3": "04", "fig4": "05", "fig5": "06", "fig6": "07", "fig7": "07",
                "fig8": "08", "fig9": "09"}
-# Figures that show no face, committed with the reference run; every other figure stays in the run folder.
-FACE_FREE_FIGURES = ("fig1_cnn_training", "fig2_cnn_no_augmentation", "fig3_dnn_training", "fig4_confusion_matrix",
-                     "fig7_layer2_filters", "08_dlsvm_training", "fig9_recipes")
-
-
 class RenderError(RuntimeError):
     """A run folder that cannot be rendered; the message is one line for the user."""
 
 
 def render(run_dir: str | os.PathLike, progress=print) -> Path:
-    """Write `run_dir/report/` (pages, no-input pages, figures, results.json, index.html) and return the
+    """Write `run_dir/report/` (pages, no-input pages, figures, results.json, claims.json, index.html) and return the
     index. The report is built aside and swapped in whole, so a failure leaves the previous one intact."""
     run = Path(run_dir).expanduser().resolve()
     executed = sorted((run / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -53,7 +48,9 @@ def render(run_dir: str | os.PathLike, progress=print) -> Path:
     taken = {name: marker for name in run_results["models"]
              if (marker := reference.adopted(RunPaths(run).model(name))) is not None}
     atomic.write_json(out / "results.json", run_results)
-    atomic.write_text(out / "index.html", _index(parts, run_results, manifest, taken))
+    checked = claims.evaluate(claims.Evidence.of_run(run))
+    claims.write(out, checked)
+    atomic.write_text(out / "index.html", _index(parts, run_results, manifest, taken, checked))
     _swap_in(out, run / "report")
     return run / "report" / "index.html"
 
@@ -132,7 +129,19 @@ def _provenance(models: dict, taken: dict) -> str:
             f'<code>fer-report run --retrain</code> trains and evaluates every model here.</p>')
 
 
-def _index(parts: list[dict], run_results: dict, manifest: dict, taken: dict | None = None) -> str:
+def _claims_html(checked: list[dict]) -> str:
+    """The claims table: each claim of the report with this run's measurement, budget and verdict."""
+    e = html.escape
+    rows = "".join(f'<tr class="{e(r["verdict"].replace(" ", "-"))}"><td>{e(r["claim"])}</td><td>{e(r["measured"])}</td>'
+                   f'<td>{e(r["budget"])}</td><td><b>{e(r["verdict"])}</b>{(" (" + e(r["why"]) + ")") if r["why"] else ""}'
+                   f'</td><td><a href="#{e(r["notebook"])}">{e(r["notebook"][:2])}</a></td></tr>' for r in checked)
+    return (f'<section id="claims"><h2>The report\'s claims in this run</h2><p>Each verdict is computed from this '
+            f'run\'s results (claims.json); test is PrivateTest.</p><table><tr><th>claim</th><th>this run</th>'
+            f'<th>budget (epochs of the report\'s)</th><th>verdict</th><th>notebook</th></tr>{rows}</table></section>')
+
+
+def _index(parts: list[dict], run_results: dict, manifest: dict, taken: dict | None = None,
+           checked: list[dict] | None = None) -> str:
     from mistune import html as markdown
 
     if run_results["models"]:
@@ -154,14 +163,16 @@ def _index(parts: list[dict], run_results: dict, manifest: dict, taken: dict | N
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.45; }}
 table {{ border-collapse: collapse; font-size: 0.9rem; }} th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.5rem; }}
-td {{ text-align: right; }} figure {{ margin: 1rem 0; }} img {{ max-width: 100%; }}
+td {{ text-align: right; }} #claims td {{ text-align: left; }} tr.holds b {{ color: #1a7f37; }}
+tr.does-not-hold b {{ color: #b42318; }} figure {{ margin: 1rem 0; }} img {{ max-width: 100%; }}
 figcaption {{ color: #666; font-size: 0.8rem; }} section {{ border-top: 1px solid #ddd; margin-top: 2rem; }}
 </style></head><body>
 <h1>Facial expression recognition on FER2013</h1>
 <p>The report series run under the <b>{e(run_results["profile"])}</b> profile. Every number and figure below was
 produced by the notebooks linked in each part.</p>
+{_claims_html(checked or [])}
 {_provenance(run_results["models"], taken or {})}
-<ol>{contents}<li><a href="#results">Results</a></li><li><a href="#manifest">How this run was made</a></li></ol>
+<ol><li><a href="#claims">The report's claims</a></li>{contents}<li><a href="#results">Results</a></li><li><a href="#manifest">How this run was made</a></li></ol>
 {"".join(sections)}
 <section id="results"><h2>Results</h2>
 <p>Best epoch chosen on val (PublicTest); test is PrivateTest. Published numbers are below the run's models.</p>
@@ -196,103 +207,3 @@ def _swap_in(new: Path, target: Path) -> None:
         os.replace(target, old)
     os.replace(new, target)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[str] | None = None,
-            into: str = "report") -> list[Path]:
-    """Copy a rendered run's face-free results into `project`: report/results.json (and as a Markdown table,
-    results.md), report/manifest.json (the data named by file name and SHA-256, no path of this machine),
-    report/histories/<model>.csv, report/outputs/<model>.npz (val and test outputs with the chosen views: numbers,
-    no face), FACE_FREE_FIGURES into figures/, and each model's best model without
-    optimizer state in the compact form (`reference.save_compact`; a model whose weights are already committed
-    is not rewritten), with the preprocessing statistics, into report/models/. With `only` (model names, and
-    "ensemble"), the run need not be rendered: just those models' records, histories and weights (and the run's
-    ensemble) replace theirs in the committed results, beside the others; the run must use the committed
-    preprocessing statistics. `into` names the folder of the project that holds
-    the reference run ("report"; a second one, e.g. "report/full", keeps its figures in its own figures/).
-    Returns the files written."""
-    from .train import keras, load_best
-
-    run, project = RunPaths(Path(run_dir).expanduser().resolve()), Path(project)
-    if Path(into).is_absolute() or ".." in Path(into).parts or not Path(into).parts:
-        raise RenderError(f"--into {into!r}: name a folder inside the project, such as report or report/full")
-    folder = project / into
-    figures = project / "figures" if Path(into) == Path("report") else folder / "figures"
-    committed = folder / results.RESULTS_FILE
-    if only:
-        run_results = _updated(committed, run, only, folder)
-        names = [n for n in only if n != "ensemble"]
-    else:
-        source = run.root / "report" / results.RESULTS_FILE
-        if not source.exists():
-            raise RenderError(f"{source} is missing: run `fer-report render` on this run first")
-        run_results = json.loads(source.read_text())
-        names = list(run_results["models"])
-    written = []
-
-    def put(target: Path, text: str | None = None, copy_of: Path | None = None) -> None:
-        if copy_of is not None:
-            atomic.write_bytes(target, copy_of.read_bytes())
-        else:
-            atomic.write_text(target, text)
-        written.append(target)
-
-    put(committed, json.dumps(run_results, indent=1) + "\n")
-    put(folder / "results.md", results.markdown(results.table(
-        run_results["models"], anchors=True, ensemble=run_results.get("ensemble"))))
-    if not only:
-        put(folder / "manifest.json", json.dumps(publishable_manifest(
-            json.loads((run.root / "manifest.json").read_text())), indent=1) + "\n")
-    for name in names:
-        put(folder / "histories" / f"{name}.csv", copy_of=run.model(name) / "history.csv")
-        if (run.model(name) / results.OUTPUTS_FILE).exists():
-            put(folder / "outputs" / f"{name}.npz", copy_of=run.model(name) / results.OUTPUTS_FILE)
-    for name in FACE_FREE_FIGURES:
-        if (run.figures / f"{name}.png").exists():
-            put(figures / f"{name}.png", copy_of=run.figures / f"{name}.png")
-    for name in names:
-        model = load_best(run.root, name)  # loaded without its optimizer
-        target = folder / "models" / f"{name}.keras"
-        if not (target.exists() and reference.same_weights(keras.models.load_model(target, compile=False), model)):
-            reference.save_compact(model, target)
-            written.append(target)
-    for kind in sorted({registry.get(n).preprocessing for n in names} | ({"report"} if not only else set())):
-        target = RunPaths(folder).statistics(kind)
-        if not target.exists() or target.read_bytes() != run.statistics(kind).read_bytes():
-            put(target, copy_of=run.statistics(kind))
-    return written
-
-
-def _updated(committed: Path, run: RunPaths, only: list[str], folder: Path) -> dict:
-    """The committed results (in `folder`) with the run's records of `only` (and its ensemble) in place of
-    theirs, when the run's preprocessing statistics are the committed ones (or, for a kind not committed yet,
-    exist)."""
-    if not committed.exists():
-        raise RenderError(f"{committed} is missing: publish a whole rendered run first")
-    kinds = {registry.get(n).preprocessing for n in only if n != "ensemble"}
-    for kind in sorted(kinds | ({"report"} if "ensemble" in only else set())):
-        mine, theirs = run.statistics(kind), RunPaths(folder).statistics(kind)
-        if not mine.exists():
-            raise RenderError(f"{mine} is missing: the run has not trained a model with that preprocessing")
-        if theirs.exists() and not preprocess.same_statistics(mine, theirs):
-            raise RenderError(f"{mine} differs from the committed {theirs}: the models would not match the "
-                              f"committed preprocessing; publish the whole run instead")
-    current = json.loads(committed.read_text())
-    models = dict(current["models"])
-    for name in only:
-        if name == "ensemble":
-            if not run.ensemble.exists():
-                raise RenderError(f"{run.ensemble} is missing: run notebook 09 first")
-            current["ensemble"] = json.loads(run.ensemble.read_text())
-        else:
-            models[name] = results.read(run.root, name)
-    current["models"] = {n: models[n] for n in [*registry.MODELS, *models] if n in models}
-    return current
-
-
-def publishable_manifest(manifest: dict) -> dict:
-    """The run's manifest as committed: the data named by its file name (with its SHA-256), not by a path."""
-    data = dict(manifest.get("data", {}))
-    if "source" in data:
-        data["source"] = Path(data["source"]).name
-    return {**manifest, "data": data}

@@ -122,6 +122,32 @@ def collect(run_dir: str | os.PathLike) -> dict[str, dict]:
             if (run.model(name) / RESULTS_FILE).exists()}
 
 
+def overfitting_onset(history: pd.DataFrame) -> int | None:
+    """The epoch where val loss reaches its minimum while train loss keeps falling after it, or None when
+    val loss is still at its minimum in the last epoch (no overfitting seen in this run)."""
+    best = int(history["val_loss"].idxmin())
+    if best == len(history) - 1 or history["loss"].iloc[-1] >= history["loss"].iloc[best]:
+        return None
+    return int(history["epoch"].iloc[best])
+
+
+def best_so_far(histories: dict[str, pd.DataFrame], every: int = 10) -> pd.DataFrame:
+    """The best val accuracy each training had reached by epoch 10, 20, ... (every `every` epochs, and the last
+    epoch they all reached): one column per training, for comparing recipes at equal epochs."""
+    common = min(len(h) for h in histories.values())
+    epochs = sorted({*range(every, common + 1, every), common})
+    return pd.DataFrame({name: [h["val_accuracy"].iloc[:e].max() for e in epochs] for name, h in histories.items()},
+                        index=pd.Index(epochs, name="epoch"))
+
+
+def loss_crossing(history: pd.DataFrame, lasting: int = 10) -> int | None:
+    """The epoch from which training loss stays below val loss to the end, or None when it does not stay below
+    for the last `lasting` epochs (not yet crossed for good)."""
+    above = (history["loss"] >= history["val_loss"]).to_numpy()
+    first = int(above.nonzero()[0].max()) + 1 if above.any() else 0
+    return int(history["epoch"].iloc[first]) if len(history) - first >= lasting else None
+
+
 def table(records, anchors=(), ensemble: dict | None = None) -> pd.DataFrame:
     """One row per model (by its label): size, epochs, best epoch, best val accuracy, test accuracy plain,
     flip-averaged and with the view set chosen on val (named), training minutes; then the `ensemble` record's

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic, config, data, registry, results, runtime
+from . import atomic, claims, config, data, registry, results, runtime
 
 COMPUTE_DEFAULTS = {"mixed_precision": False, "jit_compile": "auto", "distribute": "none", "steps_per_execution": 1}
 
@@ -122,6 +122,10 @@ class Run:
                                    self.fer.test.labels if self.fer.test is not None else None)
         atomic.write_json(self.paths.ensemble, record)
         return record
+
+    def record_finding(self, key: str, value) -> None:
+        """Keep a measurement the report's claims rest on in the run's findings (`fer_utils.claims`)."""
+        claims.record_finding(self.root, key, value)
 
     def banner(self) -> str:
         return runtime.banner(self.profile, self.root)

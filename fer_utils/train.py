@@ -158,24 +158,6 @@ class EpochCommit(keras.callbacks.Callback):
         self.shown = time.time()
 
 
-def overfitting_onset(history: pd.DataFrame) -> int | None:
-    """The epoch where val loss reaches its minimum while train loss keeps falling after it, or None when
-    val loss is still at its minimum in the last epoch (no overfitting seen in this run)."""
-    best = int(history["val_loss"].idxmin())
-    if best == len(history) - 1 or history["loss"].iloc[-1] >= history["loss"].iloc[best]:
-        return None
-    return int(history["epoch"].iloc[best])
-
-
-def best_so_far(histories: dict[str, pd.DataFrame], every: int = 10) -> pd.DataFrame:
-    """The best val accuracy each training had reached by epoch 10, 20, ... (every `every` epochs, and the last
-    epoch they all reached): one column per training, for comparing recipes at equal epochs."""
-    common = min(len(h) for h in histories.values())
-    epochs = sorted({*range(every, common + 1, every), common})
-    return pd.DataFrame({name: [h["val_accuracy"].iloc[:e].max() for e in epochs] for name, h in histories.items()},
-                        index=pd.Index(epochs, name="epoch"))
-
-
 def _check_settings(folder: Path, settings: dict) -> None:
     """Record the training's parameters; a folder trained with other ones is moved aside (kept, never mixed)
     and training starts afresh. More epochs than before is not a change: training continues."""

@@ -14,7 +14,7 @@ import pytest
 import skimage
 from PIL import Image
 
-from fer_utils import data, faces, predict, report
+from fer_utils import cli, data, faces, predict
 
 SAMPLES = Path(skimage.__file__).parent / "data"
 ASTRONAUT, COFFEE = SAMPLES / "astronaut.png", SAMPLES / "coffee.png"
@@ -26,7 +26,7 @@ def classifier():
 
 
 def run(capsys, *args):
-    code = report.main(["predict", *map(str, args)])
+    code = cli.main(["predict", *map(str, args)])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -126,7 +126,7 @@ def test_a_bad_model_is_refused_with_one_line(tmp_path, capsys):
 
 
 def test_the_default_model_is_the_committed_one_best_on_val(classifier):
-    assert classifier.source.startswith("report/models/") and classifier.model.input_shape == (None, 48, 48, 1)
+    assert classifier.source.startswith("reference/models/") and classifier.model.input_shape == (None, 48, 48, 1)
     committed = json.loads((predict.PUBLISHED / "results.json").read_text())["models"]
     name = Path(classifier.source).stem
     assert name == max(committed, key=lambda n: committed[n]["val"]["accuracy"])

@@ -3,6 +3,7 @@ Skipped, with the reason, where no copy of the data is found."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -14,7 +15,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from fer_utils import data, evaluation, reference, registry, report, train
+from fer_utils import claims, cli, data, evaluation, reference, registry, train
 from fer_utils.preprocess import Preprocessor
 from tests import browser
 from tests import fer_files as ff
@@ -67,20 +68,20 @@ def test_smoke_series_runs_end_to_end(real_source, backend):
     expected training time; `make test` then re-checks the executed notebooks with nbval."""
     if backend == "jax":
         pytest.importorskip("jax")
-    run_dir = report.RUNS_DIR / SERIES[backend]
-    result = subprocess.run([sys.executable, "-m", "fer_utils.report", "run", "--profile", "smoke",
+    run_dir = cli.RUNS_DIR / SERIES[backend]
+    result = subprocess.run([sys.executable, "-m", "fer_utils.cli", "run", "--profile", "smoke",
                              "--run-dir", str(run_dir)], capture_output=True, text=True,
                             env={**os.environ, data.DATA_ENV: str(real_source), "KERAS_BACKEND": backend})
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Keras backend {backend}" in result.stdout
-    notebooks = report.select_notebooks()
+    notebooks = cli.select_notebooks()
     estimate = result.stdout.index("fer-report: to train here: cnn about ")
     assert "every training of smoke on this machine: about " in result.stdout[estimate:].splitlines()[0]
     assert estimate < result.stdout.index(f"[1/{len(notebooks)}] ")
     for i, nb in enumerate(notebooks, 1):
         assert f"[{i}/{len(notebooks)}] {nb.stem}" in result.stdout
     for name, spec in registry.MODELS.items():  # each training's progress, as plain lines off a terminal
-        epochs = report.load_profile("smoke")[spec.epochs_key]
+        epochs = cli.load_profile("smoke")[spec.epochs_key]
         assert f"{spec.notebook}: {name} epoch {epochs}/{epochs}, val accuracy " in result.stdout
         executed = nbformat.read(run_dir / "notebooks" / nb.name, as_version=4)
         errors = [o for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"]
@@ -93,7 +94,7 @@ def test_smoke_series_runs_end_to_end(real_source, backend):
         assert (run_dir / "figures" / f"{name}.png").stat().st_size > 1000
     for name, spec in registry.MODELS.items():
         record = json.loads((run_dir / "models" / name / "results.json").read_text())
-        assert record["epochs"] == report.load_profile("smoke")[spec.epochs_key]
+        assert record["epochs"] == cli.load_profile("smoke")[spec.epochs_key]
         assert 0 <= record["test"]["flip_accuracy"] <= 1
         assert set(record["val"]["view_sets"]) == set(spec.views) and record["val"]["views"] in spec.views
         assert record["test"]["views"] == record["val"]["views"] and 0 <= record["test"]["views_accuracy"] <= 1
@@ -116,12 +117,16 @@ def _missing(reason: str):
 def test_smoke_report_renders_and_loads_in_a_browser(real_source):
     """fer-report render turns the smoke run into its report; headless Chromium opens the index and every page:
     each image loads, no page shows a traceback. The screenshot stays with the run."""
-    run_dir = report.RUNS_DIR / "smoke"
+    run_dir = cli.RUNS_DIR / "smoke"
     if not (run_dir / "notebooks" / "08_dlsvm.ipynb").exists():
         _missing("the smoke series has not run")
-    assert report.main(["render", "--profile", "smoke"]) == 0
+    assert cli.main(["render", "--profile", "smoke"]) == 0
     index = (run_dir / "report" / "index.html").read_text()
-    for nb in report.select_notebooks():
+    checked = json.loads((run_dir / "report" / "claims.json").read_text())  # the claims open the first page
+    assert [r["key"] for r in checked] == [c.key for c in claims.CLAIMS]
+    assert index.index('<section id="claims">') < min(index.index("<ol>"), index.index("<section id=\"01_"))
+    assert all(html.escape(r["claim"]) in index and r["verdict"] in index for r in checked)
+    for nb in cli.select_notebooks():
         assert f'id="{nb.stem}"' in index and (run_dir / "report" / "no-input" / f"{nb.stem}.html").exists()
     for n in range(1, 9):
         assert f'src="figures/fig{n}_' in index
@@ -131,11 +136,11 @@ def test_smoke_report_renders_and_loads_in_a_browser(real_source):
         pytest.skip("no Chromium here")
     for page in (run_dir / "report" / "no-input").glob("*.html"):  # hand-in pages: results, not logs or paths
         text = page.read_text()
-        assert "INFO fer_utils" not in text and str(report.PROJECT_ROOT) not in text, page.name
+        assert "INFO fer_utils" not in text and str(cli.PROJECT_ROOT) not in text, page.name
     for page in (run_dir / "report").rglob("*.html"):  # opened offline, a page waits on nothing
         assert not re.search(r'<script[^>]+src="https?:', page.read_text()), page.name
     pages = browser.check_report(run_dir / "report", run_dir / "report" / "screenshot.png")
-    assert len(pages) == 1 + 2 * len(report.select_notebooks())
+    assert len(pages) == 1 + 2 * len(cli.select_notebooks())
     assert [p for p in pages if p["broken"] or p["traceback"] or not p["images"]] == []
 
 
@@ -143,79 +148,80 @@ def test_smoke_report_renders_and_loads_in_a_browser(real_source):
 @pytest.mark.xdist_group("series-tensorflow")  # after the series, on its worker
 def test_publish_copies_only_face_free_results(real_source, tmp_path):
     """fer-report publish's selection, tried on the smoke run into a scratch project."""
-    from fer_utils import render
+    from fer_utils import publish
 
-    run_dir = report.RUNS_DIR / "smoke"
+    run_dir = cli.RUNS_DIR / "smoke"
     if not (run_dir / "report" / "results.json").exists():
         _missing("the smoke report has not been rendered")
-    written = {p.relative_to(tmp_path).as_posix() for p in render.publish(run_dir, tmp_path)}
-    figures = {f"figures/{name}.png" for name in render.FACE_FREE_FIGURES}
+    written = {p.relative_to(tmp_path).as_posix() for p in publish.publish(run_dir, tmp_path)}
+    figures = {f"figures/{name}.png" for name in publish.FACE_FREE_FIGURES}
     assert figures <= written and not {w for w in written if w.startswith("figures/")} - figures
-    assert {f"report/histories/{m}.csv" for m in registry.MODELS} <= written
-    with np.load(tmp_path / "report" / "models" / "preprocessing.npz") as npz:
+    assert {f"reference/histories/{m}.csv" for m in registry.MODELS} <= written
+    assert {"reference/claims.json", "reference/findings.json"} <= written
+    with np.load(tmp_path / "reference" / "models" / "preprocessing.npz") as npz:
         assert npz["mean"].shape == (48, 48) and npz["mean"].dtype == np.float32 and npz["scale"].shape == ()
-    cnn = train.keras.models.load_model(tmp_path / "report" / "models" / "cnn.keras")
+    cnn = train.keras.models.load_model(tmp_path / "reference" / "models" / "cnn.keras")
     assert getattr(cnn, "optimizer", None) is None and train.trainable_parameters(cnn) == 1_703_623
-    manifest = json.loads((tmp_path / "report" / "manifest.json").read_text())
+    manifest = json.loads((tmp_path / "reference" / "manifest.json").read_text())
     assert manifest["data"]["source"] == real_source.name and len(manifest["data"]["sha256"]) == 64
-    again = {p.relative_to(tmp_path).as_posix() for p in render.publish(run_dir, tmp_path)}
-    models = {f"report/models/{name}.keras" for name in registry.MODELS}
-    statistics = {"report/models/preprocessing.npz", "report/models/tang_preprocessing.npz"}
+    again = {p.relative_to(tmp_path).as_posix() for p in publish.publish(run_dir, tmp_path)}
+    models = {f"reference/models/{name}.keras" for name in registry.MODELS}
+    statistics = {"reference/models/preprocessing.npz", "reference/models/tang_preprocessing.npz"}
     assert models | statistics <= written
     assert again == written - models - statistics  # unchanged models and statistics are not rewritten
-    second = {p.relative_to(tmp_path).as_posix() for p in render.publish(run_dir, tmp_path, into="report/full")}
-    assert second == {w.replace("report/", "report/full/").replace("figures/", "report/full/figures/")
+    second = {p.relative_to(tmp_path).as_posix() for p in publish.publish(run_dir, tmp_path, into="reference/full")}
+    assert second == {w.replace("reference/", "reference/full/").replace("figures/", "reference/full/figures/")
                       for w in written}  # a second reference run beside the first, its figures its own
-    with pytest.raises(render.RenderError, match="inside the project"):
-        render.publish(run_dir, tmp_path, into="../elsewhere")
+    with pytest.raises(publish.PublishError, match="inside the project"):
+        publish.publish(run_dir, tmp_path, into="../elsewhere")
 
 
 @pytest.mark.notebooks
 @pytest.mark.xdist_group("series-tensorflow")  # after the series, on its worker
 def test_publish_only_replaces_the_named_models_and_the_ensemble(real_source, tmp_path):
     """fer-report publish --only: the named records, histories and weights replace theirs; the others stay."""
-    from fer_utils import render
+    from fer_utils import publish
 
-    run_dir = report.RUNS_DIR / "smoke"
+    run_dir = cli.RUNS_DIR / "smoke"
     if not (run_dir / "report" / "results.json").exists():
         _missing("the smoke report has not been rendered")
-    render.publish(run_dir, tmp_path)
-    committed = tmp_path / "report" / "results.json"
+    publish.publish(run_dir, tmp_path)
+    committed = tmp_path / "reference" / "results.json"
     before = json.loads(committed.read_text())
     before["models"]["cnn_tuned"]["test"]["accuracy"] = -1.0  # a stale record the update must replace
     before["models"]["dnn"]["test"]["accuracy"] = -2.0  # one it must leave alone
     before.pop("ensemble", None)
     committed.write_text(json.dumps(before))
-    written = {p.relative_to(tmp_path).as_posix() for p in render.publish(run_dir, tmp_path, only=["cnn_tuned", "ensemble"])}
-    assert {"report/results.json", "report/results.md", "report/histories/cnn_tuned.csv"} <= written
-    assert not {w for w in written if w.startswith("report/histories/") and "cnn_tuned" not in w}
+    written = {p.relative_to(tmp_path).as_posix() for p in publish.publish(run_dir, tmp_path, only=["cnn_tuned", "ensemble"])}
+    assert {"reference/results.json", "reference/results.md", "reference/histories/cnn_tuned.csv"} <= written
+    assert not {w for w in written if w.startswith("reference/histories/") and "cnn_tuned" not in w}
     after = json.loads(committed.read_text())
     assert list(after["models"]) == list(before["models"])
     assert after["models"]["cnn_tuned"]["test"]["accuracy"] >= 0 and after["models"]["dnn"]["test"]["accuracy"] == -2.0
-    assert after["ensemble"]["weights"] and "ensemble of" in (tmp_path / "report" / "results.md").read_text()
-    np.savez(tmp_path / "report" / "models" / "preprocessing.npz", mean=np.zeros((48, 48), np.float32), scale=1.0)
-    with pytest.raises(render.RenderError, match="differs from the committed"):
-        render.publish(run_dir, tmp_path, only=["cnn_tuned"])
+    assert after["ensemble"]["weights"] and "ensemble of" in (tmp_path / "reference" / "results.md").read_text()
+    np.savez(tmp_path / "reference" / "models" / "preprocessing.npz", mean=np.zeros((48, 48), np.float32), scale=1.0)
+    with pytest.raises(publish.PublishError, match="differs from the committed"):
+        publish.publish(run_dir, tmp_path, only=["cnn_tuned"])
     alone = tmp_path / "dlsvm_alone" / "models"  # as the training CLI leaves a run: one model, its own statistics
     shutil.copytree(run_dir / "models" / "dlsvm_svm", alone / "dlsvm_svm")
-    with pytest.raises(render.RenderError, match="tang_preprocessing.npz is missing"):
-        render.publish(alone.parent, tmp_path, only=["dlsvm_svm"])
+    with pytest.raises(publish.PublishError, match="tang_preprocessing.npz is missing"):
+        publish.publish(alone.parent, tmp_path, only=["dlsvm_svm"])
     shutil.copy(run_dir / "models" / "tang_preprocessing.npz", alone)
-    written = {p.relative_to(tmp_path).as_posix() for p in render.publish(alone.parent, tmp_path, only=["dlsvm_svm"])}
-    assert "report/histories/dlsvm_svm.csv" in written and "report/models/preprocessing.npz" not in written
+    written = {p.relative_to(tmp_path).as_posix() for p in publish.publish(alone.parent, tmp_path, only=["dlsvm_svm"])}
+    assert "reference/histories/dlsvm_svm.csv" in written and "reference/models/preprocessing.npz" not in written
 
 
 @pytest.mark.parametrize("name", list(registry.MODELS))
 def test_committed_models_give_the_stated_test_accuracy(real_source, name):
     """Each committed model of the reference run, loaded with its own preprocessing statistics and evaluated here
     on PrivateTest as the series evaluates it, gives the test accuracy, plain and flip-averaged, that
-    report/results.json and the README state, to 0.1 points; the tuned CNN also with the test-time views chosen
+    reference/results.json and the README state, to 0.1 points; the tuned CNN also with the test-time views chosen
     for it on val (up to 18 views a face; the others' would cost as much again), and its outputs are the committed
     ones. The committed outputs of every model, which a run with the reference's settings takes, score the stated
     val and test accuracy with the chosen views."""
     from fer_utils import config, preprocess
 
-    spec, paths = registry.get(name), config.RunPaths(report.PROJECT_ROOT / "report")
+    spec, paths = registry.get(name), config.RunPaths(cli.PROJECT_ROOT / "reference")
     weights = paths.models / f"{name}.keras"
     if not weights.exists():
         pytest.skip(f"no {name} committed with the reference run")
@@ -224,18 +230,18 @@ def test_committed_models_give_the_stated_test_accuracy(real_source, name):
         pytest.skip("the data source has no PrivateTest split")
     model = train.keras.models.load_model(weights)
     stats = preprocess.KINDS[spec.preprocessing].load(paths.statistics(spec.preprocessing))
-    stated = json.loads((report.PROJECT_ROOT / "report" / "results.json").read_text())["models"][name]["test"]
+    stated = json.loads((cli.PROJECT_ROOT / "reference" / "results.json").read_text())["models"][name]["test"]
     chosen = [stated["views"]] if name == "cnn_tuned" else []
     measured, outputs = evaluation.evaluate(model, stats.transform(fer.test.images), fer.test.labels, chosen,
                                             spec.scores)
     measured = {**measured, "views_accuracy": measured["view_sets"].get(stated["views"])}
-    readme = (report.PROJECT_ROOT / "README.md").read_text()
+    readme = (cli.PROJECT_ROOT / "README.md").read_text()
     for key in ("accuracy", "flip_accuracy") + (("views_accuracy",) if chosen else ()):
         assert abs(measured[key] - stated[key]) <= 0.001, key
         assert f"| {stated[key]:.1%} |" in readme
     with np.load(paths.root / "outputs" / f"{name}.npz") as saved:  # what a run with these settings takes
         assert np.mean(saved["test"].argmax(1) == fer.test.labels) == pytest.approx(stated["views_accuracy"])
-        val = json.loads((report.PROJECT_ROOT / "report" / "results.json").read_text())["models"][name]["val"]
+        val = json.loads((cli.PROJECT_ROOT / "reference" / "results.json").read_text())["models"][name]["val"]
         assert np.mean(saved["val"].argmax(1) == fer.val.labels) == pytest.approx(val["views_accuracy"])
         if chosen:
             np.testing.assert_allclose(outputs[stated["views"]], saved["test"], atol=2e-3)
@@ -244,13 +250,13 @@ def test_committed_models_give_the_stated_test_accuracy(real_source, name):
 def test_committed_ensemble_is_consistent_and_stated():
     """The reference run's ensemble: weights over its own members summing to 1, and its test accuracy in the
     README."""
-    committed = json.loads((report.PROJECT_ROOT / "report" / "results.json").read_text())
+    committed = json.loads((cli.PROJECT_ROOT / "reference" / "results.json").read_text())
     if "ensemble" not in committed:
         pytest.skip("no ensemble in the reference run")
     record = committed["ensemble"]
     assert set(record["members"]) <= set(committed["models"]) and set(record["weights"]) == set(record["members"])
     assert abs(sum(record["weights"].values()) - 1) < 1e-9
-    assert f"| {record['test']:.1%} |" in (report.PROJECT_ROOT / "README.md").read_text()
+    assert f"| {record['test']:.1%} |" in (cli.PROJECT_ROOT / "README.md").read_text()
 
 
 @pytest.mark.notebooks
@@ -258,7 +264,7 @@ def test_committed_ensemble_is_consistent_and_stated():
 def test_interpretation_notebooks_name_the_notebook_to_run_first(real_source, tmp_path, notebook, capsys):
     """In a run folder without a trained CNN, notebooks 05-08 stop with one message naming notebook 02, and no
     traceback of the package."""
-    assert report.main(["run", "--profile", "smoke", "--only", notebook, "--run-dir", str(tmp_path),
+    assert cli.main(["run", "--profile", "smoke", "--only", notebook, "--run-dir", str(tmp_path),
                         "--data", str(real_source)]) == 1
     err = capsys.readouterr().err
     ours = [line for line in err.splitlines() if line.startswith("fer-report")]
@@ -273,7 +279,7 @@ def test_the_quick_profile_starts_from_the_reference_runs_trainings(real_source,
     evaluation, and the rendered report names the CNN as the reference run's."""
     if data.sha256(real_source) not in reference.data_hashes():
         pytest.skip("the data is not the reference run's")
-    code = report.main(["run", "--profile", "quick", "--only", "02", "--run-dir", str(tmp_path),
+    code = cli.main(["run", "--profile", "quick", "--only", "02", "--run-dir", str(tmp_path),
                         "--data", str(real_source)])
     out, err = capsys.readouterr()
     assert code == 0, err[-3000:]
@@ -285,11 +291,11 @@ def test_the_quick_profile_starts_from_the_reference_runs_trainings(real_source,
     folder = tmp_path / "models" / "cnn"
     assert reference.adopted(folder) is not None and not list(folder.glob("checkpoint-*"))
     record = json.loads((folder / "results.json").read_text())
-    stated = json.loads((report.PROJECT_ROOT / "report" / "results.json").read_text())["models"]["cnn"]
-    assert record["evaluated_in"] == "report" and record["test"] == stated["test"]  # the evaluation is taken too
-    with np.load(folder / "outputs.npz") as taken, np.load(report.PROJECT_ROOT / "report" / "outputs" / "cnn.npz") as ref:
+    stated = json.loads((cli.PROJECT_ROOT / "reference" / "results.json").read_text())["models"]["cnn"]
+    assert record["evaluated_in"] == "reference" and record["test"] == stated["test"]  # the evaluation is taken too
+    with np.load(folder / "outputs.npz") as taken, np.load(cli.PROJECT_ROOT / "reference" / "outputs" / "cnn.npz") as ref:
         assert all(np.array_equal(taken[s], ref[s]) for s in ("val", "test"))
-    manifest = json.loads((tmp_path / report.MANIFEST).read_text())
+    manifest = json.loads((tmp_path / cli.MANIFEST).read_text())
     assert "cnn" in manifest["reference"]
-    index = report.render_run(tmp_path).read_text()
+    index = cli.render_run(tmp_path).read_text()
     assert 'id="provenance"' in index and "CNN, augmentation" in index.split('id="provenance"')[1].split("</p>")[0]

@@ -50,7 +50,7 @@ def reference_run(source, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FER2013_CACHE", str(root / "cache"))
         record, _ = run_training(data.load_fer2013(source), root / "there")
-    folder = root / "report"
+    folder = root / "reference"
     (folder / "histories").mkdir(parents=True)
     shutil.copyfile(root / "there" / "models" / "dnn" / "history.csv", folder / "histories" / "dnn.csv")
     reference.save_compact(train.load_best(root / "there", "dnn"), folder / "models" / "dnn.keras")
@@ -64,7 +64,7 @@ def reference_run(source, tmp_path_factory):
 @pytest.fixture
 def committed(reference_run, tmp_path, monkeypatch):
     """This test's copy of the reference run, as the only one the package knows."""
-    folder = shutil.copytree(reference_run, tmp_path / "project" / "report")
+    folder = shutil.copytree(reference_run, tmp_path / "project" / "reference")
     monkeypatch.setattr(reference, "REFERENCE_RUNS", (str(folder),))
     return folder
 

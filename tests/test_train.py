@@ -236,9 +236,9 @@ def test_dlsvm_trains_and_evaluates_with_averaged_crops(tiny, tmp_path):
 def test_overfitting_onset_from_the_curves():
     falling = pd.DataFrame({"epoch": [1, 2, 3, 4, 5], "loss": [2.0, 1.5, 1.2, 1.0, 0.8],
                             "val_loss": [1.9, 1.6, 1.4, 1.5, 1.7]})
-    assert train.overfitting_onset(falling) == 3
+    assert results.overfitting_onset(falling) == 3
     still_improving = falling.assign(val_loss=[1.9, 1.7, 1.5, 1.4, 1.3])
-    assert train.overfitting_onset(still_improving) is None
+    assert results.overfitting_onset(still_improving) is None
 
 
 def test_results_table_with_chosen_views_and_published_anchors():

@@ -12,55 +12,55 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fer_utils import config, report, runtime
-from fer_utils.report import SeriesError
+from fer_utils import cli, config, runtime
+from fer_utils.cli import SeriesError
 
 
 def test_profiles_exist_with_the_same_keys():
-    keys = {name: set(report.load_profile(name)) for name in ("smoke", "quick", "full")}
+    keys = {name: set(cli.load_profile(name)) for name in ("smoke", "quick", "full")}
     assert keys["smoke"] == keys["quick"] == keys["full"]
 
 
 def test_every_profile_key_is_a_notebook_parameter():
-    declared = set().union(*(report.notebook_parameters(nb) for nb in report.select_notebooks()))
-    assert set(report.load_profile("smoke")) <= declared
+    declared = set().union(*(cli.notebook_parameters(nb) for nb in cli.select_notebooks()))
+    assert set(cli.load_profile("smoke")) <= declared
     assert set(config.RUNNER_PARAMETERS) <= declared
 
 
-@pytest.mark.parametrize("notebook", report.select_notebooks(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("notebook", cli.select_notebooks(), ids=lambda p: p.stem)
 def test_notebook_defaults_are_the_quick_profile(notebook):
     """Opened in JupyterLab, a notebook behaves as the quick profile: every profile key its parameters cell
     declares has the quick profile's value, and it names the quick run folder."""
     params = nbformat.read(notebook, as_version=4).cells[1]
     defaults = {s.targets[0].id: ast.literal_eval(s.value) for s in ast.parse(params.source).body}
-    quick = report.load_profile("quick")
+    quick = cli.load_profile("quick")
     assert {k: v for k, v in defaults.items() if k in quick} == {k: quick[k] for k in defaults if k in quick}
     assert defaults["profile"] == "quick" and defaults["run_dir"] == "../runs/quick"
 
 
 def test_unknown_or_broken_profiles(tmp_path, monkeypatch):
     with pytest.raises(SeriesError, match="unknown profile 'huge'.*smoke"):
-        report.load_profile("huge")
+        cli.load_profile("huge")
     monkeypatch.setattr(config, "PARAMS_DIR", tmp_path)
     (tmp_path / "bad.yaml").write_text("seed: [1,\n")
     with pytest.raises(SeriesError, match="bad.yaml: not valid YAML"):
-        report.load_profile("bad")
+        cli.load_profile("bad")
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(SeriesError, match="expected a mapping"):
-        report.load_profile("list")
+        cli.load_profile("list")
     (tmp_path / "clash.yaml").write_text("run_dir: /tmp\n")
     with pytest.raises(SeriesError, match="run_dir is set by fer-report"):
-        report.load_profile("clash")
+        cli.load_profile("clash")
 
 
 def test_only_selects_notebooks_by_number():
-    assert [nb.name for nb in report.select_notebooks("01")] == ["01_preprocessing.ipynb"]
-    assert report.select_notebooks("1") == report.select_notebooks("01")
+    assert [nb.name for nb in cli.select_notebooks("01")] == ["01_preprocessing.ipynb"]
+    assert cli.select_notebooks("1") == cli.select_notebooks("01")
     with pytest.raises(SeriesError, match="no notebook numbered 42"):
-        report.select_notebooks("01,42")
+        cli.select_notebooks("01,42")
 
 
-@pytest.mark.parametrize("notebook", report.select_notebooks(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("notebook", cli.select_notebooks(), ids=lambda p: p.stem)
 def test_notebook_contract(notebook):
     """Title cell first, then a parameters cell of literals only, then set-up; committed without outputs."""
     nb = nbformat.read(notebook, as_version=4)
@@ -93,11 +93,11 @@ def tiny_series(tmp_path, monkeypatch, notebooks: dict[str, list[str]]) -> Path:
     (params / "tiny.yaml").write_text("{}\n")
     for name, sources in notebooks.items():
         write_notebook(folder / f"{name}.ipynb", *sources)
-    monkeypatch.setattr(report, "NOTEBOOKS_DIR", folder)
+    monkeypatch.setattr(cli, "NOTEBOOKS_DIR", folder)
     monkeypatch.setattr(config, "PARAMS_DIR", params)
     source = tmp_path / "fer2013.csv"
     source.write_text("emotion,pixels,Usage\n")
-    monkeypatch.setattr(report, "resolve_data", lambda data: str(source))
+    monkeypatch.setattr(cli, "resolve_data", lambda data: str(source))
     return source
 
 
@@ -122,7 +122,7 @@ def test_runner_uses_this_interpreter_and_names_the_failing_cell(tmp_path, monke
     run_dir = tmp_path / "run"
     runtime.setup_logging()  # as a process that logs already has it: papermill's own lines still stay out
 
-    assert report.main(["run", "--profile", "tiny", "--run-dir", str(run_dir)]) == 1
+    assert cli.main(["run", "--profile", "tiny", "--run-dir", str(run_dir)]) == 1
     out, err = capsys.readouterr()
     assert "[1/3] 01_ok" in out
     assert "02_fails failed in cell 5 of the executed copy (In [4]: \"raise ValueError('bad thing\\\\nmore')\")" in err
@@ -141,6 +141,6 @@ def test_runner_uses_this_interpreter_and_names_the_failing_cell(tmp_path, monke
 def test_log_output_streams_the_notebooks_outputs_only(tmp_path, monkeypatch, capsys):
     tiny_series(tmp_path, monkeypatch, {"01_says": ["print('hello from the kernel')"]})
 
-    assert report.main(["run", "--profile", "tiny", "--run-dir", str(tmp_path / "run"), "--log-output"]) == 0
+    assert cli.main(["run", "--profile", "tiny", "--run-dir", str(tmp_path / "run"), "--log-output"]) == 0
     err = capsys.readouterr().err
     assert "hello from the kernel" in err and "Input Notebook" not in err

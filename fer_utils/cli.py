@@ -1,7 +1,8 @@
 """The series runner behind `fer-report`: `run` executes the numbered notebooks in order with papermill under
 a parameter profile from params/, writing executed copies to runs/<profile>/notebooks and a manifest;
 `render` turns a run into its HTML report (fer_utils.render); `publish` copies its face-free results into the
-project; `predict` reads the expressions of the faces in your own photos (fer_utils.predict)."""
+project as a reference run (fer_utils.publish); `predict` reads the expressions of the faces in your own photos
+and videos (fer_utils.predict)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from . import atomic, config, data, registry, runtime
 from .config import (DEFAULT_PROFILE, NOTEBOOKS_DIR, PROJECT_ROOT, RUNS_DIR, SeriesError,  # noqa: F401
                      git_commit, load_profile, resolve_data, run_folder)
 from .progress import TrainingProgress
-from .render import RenderError, publish as publish_run, render as render_run
+from .publish import PublishError, publish as publish_run
+from .render import RenderError, render as render_run
 
 KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"}
 MANIFEST = "manifest.json"  # in the run folder: how the run was made
@@ -222,13 +224,13 @@ def main(argv: list[str] | None = None) -> int:
     render.add_argument("--profile", default=DEFAULT_PROFILE, help="the profile whose run to render (runs/<profile>)")
     render.add_argument("--run-dir", help="the run folder (default: runs/<profile>)")
     publish = commands.add_parser("publish", help="copy a rendered run's face-free results into the project "
-                                                  "(report/, figures/) to commit as the reference run")
+                                                  "(reference/, figures/) to commit as the reference run")
     publish.add_argument("--profile", default=DEFAULT_PROFILE, help="the profile whose run to publish (runs/<profile>)")
     publish.add_argument("--run-dir", help="the run folder (default: runs/<profile>)")
     publish.add_argument("--only", help="comma-separated model names (and 'ensemble'): replace just their "
                                         "committed results, histories and weights with the run's")
-    publish.add_argument("--into", default="report", help="the project folder of this reference run: report "
-                                                          "(default), or e.g. report/full for a second one")
+    publish.add_argument("--into", default="reference", help="the project folder of this reference run: reference "
+                                                             "(default), or e.g. reference/full for a second one")
     predict = commands.add_parser("predict", help="find the faces in your own photos and videos and read their "
                                                   "expressions")
     predict.add_argument("paths", nargs="+", metavar="PATH",
@@ -271,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
             written = publish_run(run_folder(args.profile, args.run_dir), PROJECT_ROOT, only=only, into=args.into)
             print(f"fer-report: wrote {len(written)} files into {PROJECT_ROOT}; review them, then commit")
-    except (SeriesError, RenderError, FileNotFoundError, ValueError) as e:
+    except (SeriesError, RenderError, PublishError, FileNotFoundError, ValueError) as e:
         print(f"fer-report: {e}", file=sys.stderr)
         return 1
     return 0

@@ -1,0 +1,123 @@
+"""What of a run may be committed, copied into the project as a reference run: results, histories, outputs
+(numbers), claims, face-free figures and compact models, never anything that shows a face."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from . import atomic, claims, preprocess, reference, registry, results
+from .config import RunPaths
+
+# Figures that show no face, committed with the reference run; every other figure stays in the run folder.
+FACE_FREE_FIGURES = ("fig1_cnn_training", "fig2_cnn_no_augmentation", "fig3_dnn_training", "fig4_confusion_matrix",
+                     "fig7_layer2_filters", "08_dlsvm_training", "fig9_recipes")
+
+
+
+
+class PublishError(RuntimeError):
+    """A run that cannot be published as asked; the message is one line for the user."""
+
+
+def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[str] | None = None,
+            into: str = "reference") -> list[Path]:
+    """Copy a rendered run's face-free results into `project`/`into` (default reference/): results.json (and as a
+    Markdown table, results.md), claims.json, findings.json, manifest.json (the data named by file name and
+    SHA-256, no path of this machine), histories/<model>.csv, outputs/<model>.npz (val and test outputs with the
+    chosen views: numbers, no face), FACE_FREE_FIGURES into figures/, and each model's best model without
+    optimizer state in the compact form (`reference.save_compact`; a model whose weights are already committed is
+    not rewritten), with the preprocessing statistics, into models/. With `only` (model names, and "ensemble"),
+    the run need not be rendered: just those models' records, histories and weights (and the run's ensemble)
+    replace theirs in the committed results, beside the others, and the claims are computed again; the run must
+    use the committed preprocessing statistics. A second reference run (`into` e.g. "reference/full") keeps its
+    figures in its own figures/. Returns the files written."""
+    from .train import keras, load_best
+
+    run, project = RunPaths(Path(run_dir).expanduser().resolve()), Path(project)
+    if Path(into).is_absolute() or ".." in Path(into).parts or not Path(into).parts:
+        raise PublishError(f"--into {into!r}: name a folder inside the project, such as reference or reference/full")
+    folder = project / into
+    figures = project / "figures" if Path(into) == Path("reference") else folder / "figures"
+    committed = folder / results.RESULTS_FILE
+    if only:
+        run_results = _updated(committed, run, only, folder)
+        names = [n for n in only if n != "ensemble"]
+    else:
+        source = run.root / "report" / results.RESULTS_FILE
+        if not source.exists():
+            raise PublishError(f"{source} is missing: run `fer-report render` on this run first")
+        run_results = json.loads(source.read_text())
+        names = list(run_results["models"])
+    written = []
+
+    def put(target: Path, text: str | None = None, copy_of: Path | None = None) -> None:
+        if copy_of is not None:
+            atomic.write_bytes(target, copy_of.read_bytes())
+        else:
+            atomic.write_text(target, text)
+        written.append(target)
+
+    put(committed, json.dumps(run_results, indent=1) + "\n")
+    put(folder / "results.md", results.markdown(results.table(
+        run_results["models"], anchors=True, ensemble=run_results.get("ensemble"))))
+    if not only and (run.root / claims.FINDINGS_FILE).exists():
+        put(folder / claims.FINDINGS_FILE, copy_of=run.root / claims.FINDINGS_FILE)
+    if not only:
+        put(folder / "manifest.json", json.dumps(publishable_manifest(
+            json.loads((run.root / "manifest.json").read_text())), indent=1) + "\n")
+    for name in names:
+        put(folder / "histories" / f"{name}.csv", copy_of=run.model(name) / "history.csv")
+        if (run.model(name) / results.OUTPUTS_FILE).exists():
+            put(folder / "outputs" / f"{name}.npz", copy_of=run.model(name) / results.OUTPUTS_FILE)
+    for name in FACE_FREE_FIGURES:
+        if (run.figures / f"{name}.png").exists():
+            put(figures / f"{name}.png", copy_of=run.figures / f"{name}.png")
+    for name in names:
+        model = load_best(run.root, name)  # loaded without its optimizer
+        target = folder / "models" / f"{name}.keras"
+        if not (target.exists() and reference.same_weights(keras.models.load_model(target, compile=False), model)):
+            reference.save_compact(model, target)
+            written.append(target)
+    for kind in sorted({registry.get(n).preprocessing for n in names} | ({"report"} if not only else set())):
+        target = RunPaths(folder).statistics(kind)
+        if not target.exists() or target.read_bytes() != run.statistics(kind).read_bytes():
+            put(target, copy_of=run.statistics(kind))
+    written.append(claims.write(folder, claims.evaluate(claims.Evidence.of_reference(folder))))
+    return written
+
+
+def _updated(committed: Path, run: RunPaths, only: list[str], folder: Path) -> dict:
+    """The committed results (in `folder`) with the run's records of `only` (and its ensemble) in place of
+    theirs, when the run's preprocessing statistics are the committed ones (or, for a kind not committed yet,
+    exist)."""
+    if not committed.exists():
+        raise PublishError(f"{committed} is missing: publish a whole rendered run first")
+    kinds = {registry.get(n).preprocessing for n in only if n != "ensemble"}
+    for kind in sorted(kinds | ({"report"} if "ensemble" in only else set())):
+        mine, theirs = run.statistics(kind), RunPaths(folder).statistics(kind)
+        if not mine.exists():
+            raise PublishError(f"{mine} is missing: the run has not trained a model with that preprocessing")
+        if theirs.exists() and not preprocess.same_statistics(mine, theirs):
+            raise PublishError(f"{mine} differs from the committed {theirs}: the models would not match the "
+                              f"committed preprocessing; publish the whole run instead")
+    current = json.loads(committed.read_text())
+    models = dict(current["models"])
+    for name in only:
+        if name == "ensemble":
+            if not run.ensemble.exists():
+                raise PublishError(f"{run.ensemble} is missing: run notebook 09 first")
+            current["ensemble"] = json.loads(run.ensemble.read_text())
+        else:
+            models[name] = results.read(run.root, name)
+    current["models"] = {n: models[n] for n in [*registry.MODELS, *models] if n in models}
+    return current
+
+
+def publishable_manifest(manifest: dict) -> dict:
+    """The run's manifest as committed: the data named by its file name (with its SHA-256), not by a path."""
+    data = dict(manifest.get("data", {}))
+    if "source" in data:
+        data["source"] = Path(data["source"]).name
+    return {**manifest, "data": data}
