@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import atomic, config, data, registry, runtime
+from . import atomic, config, data, registry, runtime, settings
 from .config import (DEFAULT_PROFILE, NOTEBOOKS_DIR, PROJECT_ROOT, RUNS_DIR, SeriesError,  # noqa: F401
                      git_commit, load_profile, resolve_data, run_folder)
 from .progress import TrainingProgress
@@ -61,7 +61,7 @@ def run_series(profile: str, data: str | None = None, only: str | None = None, r
     params = load_profile(profile)
     notebooks = select_notebooks(only)
     declared = {nb: notebook_parameters(nb) for nb in select_notebooks()}
-    unknown = sorted(set(params) - set().union(*declared.values()))
+    unknown = sorted(k for k in set(params) - set().union(*declared.values()) if not settings.is_setting(k))
     if unknown:
         raise SeriesError(f"params/{profile}.yaml: {', '.join(unknown)} is not a parameter of any notebook")
     source = resolve_data(data)

@@ -39,13 +39,6 @@ def load_profile(name: str) -> dict:
     return params
 
 
-def precision_of(params: dict, model: str):
-    """The compute precision of `model`: the profile's `mixed_precision_<model>` when it has one, else its
-    `mixed_precision` (false, true/"float16", "bfloat16", or "auto": bfloat16 where the device computes it
-    natively, float32 elsewhere)."""
-    return params.get(f"mixed_precision_{model}", params["mixed_precision"])
-
-
 def run_folder(profile: str, run_dir: str | os.PathLike | None = None) -> Path:
     """The run folder: `run_dir` when given, else runs/<profile>; absolute."""
     return Path(run_dir).expanduser().resolve() if run_dir else RUNS_DIR / profile

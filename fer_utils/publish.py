@@ -50,6 +50,9 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[s
             raise PublishError(f"{source} is missing: run `fer-report render` on this run first")
         run_results = json.loads(source.read_text())
         names = list(run_results["models"])
+    # an evaluation the run took from this very reference run is the reference's own: nothing to point back to
+    run_results["models"] = {n: {k: v for k, v in r.items() if not (k == "evaluated_in" and v == Path(into).as_posix())}
+                             for n, r in run_results["models"].items()}
     written = []
 
     def put(target: Path, text: str | None = None, copy_of: Path | None = None) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 
 from . import atomic, config, preprocess, registry, results
 from .history import TrainingMismatch, best_epoch_of, best_model, history_csv, read_history
+from .settings import resolve
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,10 @@ def settings(name: str, *, data_sha256: str, epochs: int, batch_size: int, seed:
 
 def profile_settings(params: dict, name: str, data_sha256: str) -> dict:
     """`settings` of `name` as profile `params` declares them."""
+    compute = resolve(params, name)
     return settings(name, data_sha256=data_sha256, epochs=params[registry.get(name).epochs_key],
-                    batch_size=params["batch_size"], seed=params["seed"], train_limit=params.get("train_limit", 0),
-                    eval_limit=params.get("eval_limit", 0), precision=config.precision_of(params, name))
+                    batch_size=compute["batch_size"], seed=params["seed"], train_limit=params.get("train_limit", 0),
+                    eval_limit=params.get("eval_limit", 0), precision=compute["mixed_precision"])
 
 
 def data_hashes() -> set[str]:

@@ -8,19 +8,19 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic, claims, config, data, registry, results, runtime
-
-COMPUTE_DEFAULTS = {"mixed_precision": False, "jit_compile": "auto", "distribute": "none", "steps_per_execution": 1}
+from . import atomic, claims, config, data, registry, results, runtime, settings
 
 
 class Run:
-    """One run folder under one set of parameters (a profile's keys plus profile, data_source, run_dir)."""
+    """One run folder under one set of parameters (a notebook's parameters plus profile, data_source, run_dir),
+    with the compute settings of its profile (`fer_utils.settings`), which a notebook's own value overrides."""
 
     def __init__(self, params: dict):
         missing = [k for k in ("profile", "run_dir", "seed") if k not in params]
         if missing:
             raise ValueError(f"the parameters cell sets no {', '.join(missing)}")
-        self.params = {"data_source": None, "retrain": False, "train_limit": 0, "eval_limit": 0, **COMPUTE_DEFAULTS,
+        profile = {k: v for k, v in config.load_profile(params["profile"]).items() if settings.is_setting(k)}
+        self.params = {"data_source": None, "retrain": False, "train_limit": 0, "eval_limit": 0, **profile,
                        **params}
         self.profile, self.seed = self.params["profile"], self.params["seed"]
         self.paths = config.RunPaths(Path(self.params["run_dir"]).expanduser().resolve())
@@ -75,11 +75,9 @@ class Run:
         if epochs is None and spec.epochs_key not in p:
             raise ValueError(f"this notebook's parameters set no {spec.epochs_key} (the epochs of {name})")
         return train_and_evaluate(name, self.fer, self.x(spec.preprocessing), self.root,
-                                  epochs=epochs or p[spec.epochs_key], batch_size=p["batch_size"], seed=self.seed,
-                                  train_limit=p["train_limit"], eval_limit=p["eval_limit"],
-                                  mixed_precision=config.precision_of(p, name),
-                                  jit_compile=p["jit_compile"], distribute=p["distribute"],
-                                  steps_per_execution=p["steps_per_execution"], retrain=bool(p["retrain"]))
+                                  epochs=epochs or p[spec.epochs_key], seed=self.seed, train_limit=p["train_limit"],
+                                  eval_limit=p["eval_limit"], retrain=bool(p["retrain"]),
+                                  **settings.resolve(p, name, where=f"profile {self.profile}"))
 
     def model(self, name: str):
         """The best-on-val model of `name` trained in this run (an error naming its notebook if it is not)."""
@@ -138,7 +136,7 @@ def setup_run(namespace: dict, keras: bool = False) -> Run:
     from . import plots
 
     names = set(config.load_profile(config.DEFAULT_PROFILE)) | set(config.RUNNER_PARAMETERS)
-    run = Run({k: v for k, v in namespace.items() if k in names})
+    run = Run({k: v for k, v in namespace.items() if k in names or settings.is_setting(k)})
     runtime.seed_everything(run.seed, keras=keras)
     runtime.setup_logging()
     plots.set_style()

@@ -11,8 +11,9 @@ import time
 
 import numpy as np
 
-from . import atomic, config, registry, runtime, user_cache_dir
+from . import atomic, registry, runtime, user_cache_dir
 from .data import IMAGE_SIDE
+from .settings import resolve
 
 SPEED_FILE = "speed.json"  # in user_cache_dir()
 TIMED_BATCHES = 2  # batches timed beyond one (after an untimed batch that traces the step)
@@ -118,6 +119,6 @@ def profile_seconds(params: dict, n_train: int, n_val: int, done: dict[str, int]
     """The expected time of each training of profile `params` on this machine, on `n_train` training and `n_val`
     val faces: every registry model from scratch, or the models of `done` from the epochs they have done."""
     return {name: training_seconds(name, epochs=params[registry.get(name).epochs_key], n_train=n_train, n_val=n_val,
-                                   batch_size=params["batch_size"], precision=config.precision_of(params, name),
-                                   done=epochs)
-            for name, epochs in (done or dict.fromkeys(registry.MODELS, 0)).items()}
+                                   batch_size=compute["batch_size"], precision=compute["mixed_precision"], done=epochs)
+            for name, epochs in (done or dict.fromkeys(registry.MODELS, 0)).items()
+            for compute in [resolve(params, name)]}

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import atomic, config, data, evaluation, preprocess, progress, reference, registry, results, runtime, speed
+from . import (atomic, config, data, evaluation, preprocess, progress, reference, registry, results, runtime,
+               settings, speed)
 from .history import (HISTORY_COLUMNS, TrainingMismatch, best_epoch_of, best_model, checkpoint, epoch_of,
                       read_history)
 from .models import keras, trainable_parameters
@@ -43,45 +44,42 @@ class Trained:
 
 
 def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *,
-                folder: str | os.PathLike, epochs: int, batch_size: int, seed: int,
-                identity: dict | None = None, mixed_precision: bool = False, jit_compile="auto",
-                distribute: str = "none", steps_per_execution: int = 1) -> Trained:
+                folder: str | os.PathLike, epochs: int, seed: int, identity: dict | None = None,
+                **compute) -> Trained:
     """Train registered model `name` to `epochs` in `folder`, resuming after the last finished epoch there; a
     finished training is loaded, not redone. If `identity` (data, limits...), batch size, seed or precision
-    differ from the folder's earlier run, that run is moved aside and training starts afresh. `mixed_precision`,
-    `jit_compile` (XLA: True, False or "auto", never XLA under TensorFlow on a CPU) and `distribute` ("none" or
-    "data_parallel" over every device of the backend) choose how the model computes, as in
-    `runtime.compute_scope`; `steps_per_execution` batches run per call into the device (more saves an
-    accelerator's per-step overhead; the history stays the same). Validation runs in batches of at least
-    `evaluation.EVAL_BATCH`."""
+    differ from the folder's earlier run, that run is moved aside and training starts afresh. `compute`: the
+    compute settings (`fer_utils.settings`; the declared default for each one not given): batch size,
+    precision, XLA, distribution (as in `runtime.compute_scope`) and batches per call into the device.
+    Validation runs in batches of at least `evaluation.EVAL_BATCH`."""
     spec = registry.get(name)
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
-    if not isinstance(steps_per_execution, int) or steps_per_execution < 1:
-        raise ValueError(f"steps_per_execution must be a positive integer, got {steps_per_execution!r}")
+    compute = settings.resolve(compute, name, where="train_model", strict=True)
+    batch_size, mixed_precision = compute["batch_size"], compute["mixed_precision"]
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    settings = {"model": name, "batch_size": batch_size, "seed": seed, "n_train": int(len(y_train)),
+    recorded = {"model": name, "batch_size": batch_size, "seed": seed, "n_train": int(len(y_train)),
                 "n_val": int(len(y_val)), **(identity or {})}
     mixed_precision = runtime.resolved_precision(mixed_precision)
     if mixed_precision:
-        settings["mixed_precision"] = "bfloat16" if mixed_precision == "bfloat16" else True
+        recorded["mixed_precision"] = "bfloat16" if mixed_precision == "bfloat16" else True
     if spec.schedule_steps:  # the learning rate's schedule spans exactly this many epochs
-        settings["epochs"] = epochs
-    _check_settings(folder, settings)
+        recorded["epochs"] = epochs
+    _check_settings(folder, recorded)
     history = read_history(folder)
     done = len(history)
     if 0 < done < epochs and not checkpoint(folder, done).exists():  # a reference run's training: no optimizer state
         reference.set_aside(folder, f"no checkpoint of epoch {done} to continue from to {epochs} epochs; training "
                                     f"afresh")
         folder.mkdir()
-        atomic.write_json(folder / "config.json", settings)
+        atomic.write_json(folder / "config.json", recorded)
         history, done = read_history(folder), 0
     _drop_uncommitted(folder, done)
     if done >= epochs:
         log.info("%s: already trained for %d epochs (asked %d); loading it", name, done, epochs)
     else:
-        with runtime.compute_scope(mixed_precision, distribute) as replicas:
+        with runtime.compute_scope(mixed_precision, compute["distribute"]) as replicas:
             if done:
                 # A fresh, reproducible random stream for the remaining epochs: re-seeding with `seed` would replay
                 # the first epochs' shuffles, augmentations and dropout masks, which the model has already seen.
@@ -92,8 +90,8 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
                 keras.utils.set_random_seed(seed)
                 steps = {"total_steps": epochs * -(-len(y_train) // batch_size)} if spec.schedule_steps else {}
                 model = spec.build(seed, **steps)
-            runtime.set_jit_compile(model, jit_compile)
-            model.steps_per_execution = steps_per_execution
+            runtime.set_jit_compile(model, compute["jit_compile"])
+            model.steps_per_execution = compute["steps_per_execution"]
             if replicas > 1:
                 log.info("%s: data-parallel over %d devices", name, replicas)
             model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, initial_epoch=done, shuffle=True,
@@ -225,10 +223,8 @@ def _trained_folder(run_dir, name: str) -> Path:
 
 
 def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], run_dir: str | os.PathLike, *,
-                       epochs: int, batch_size: int, seed: int, train_limit: int, eval_limit: int,
-                       mixed_precision: bool = False, jit_compile="auto",
-                       distribute: str = "none", steps_per_execution: int = 1,
-                       retrain: bool = False, before_training=None) -> tuple[Trained, dict]:
+                       epochs: int, seed: int, train_limit: int, eval_limit: int, retrain: bool = False,
+                       before_training=None, **compute) -> tuple[Trained, dict]:
     """Train (or resume, or load) `name` in the run's models/<name> on `fer`'s faces preprocessed as `x` (split ->
     array), evaluate it on val over each of its registered view sets and on test with the set chosen on val
     (`fer_utils.evaluation.evaluate_splits`), and write its results (`fer_utils.results`) and its outputs with the
@@ -236,20 +232,20 @@ def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], r
     is copied in and loaded instead of trained, unless `retrain`, and its evaluation is the reference run's where
     that run saved it for these faces and view sets; a finished training's evaluation is not redone
     (`_evaluation`); `before_training(done)` is called when epochs
-    are about to be trained (after `done` finished ones). The compute options go to `train_model`."""
+    are about to be trained (after `done` finished ones). The compute settings go to `train_model`."""
     spec = registry.get(name)
     folder = config.RunPaths(Path(run_dir).expanduser().resolve()).model(name)
-    wanted = reference.settings(name, data_sha256=data.sha256(fer.source), epochs=epochs, batch_size=batch_size,
-                                seed=seed, train_limit=train_limit, eval_limit=eval_limit, precision=mixed_precision)
+    compute = settings.resolve(compute, name, where="train_and_evaluate", strict=True)
+    wanted = reference.settings(name, data_sha256=data.sha256(fer.source), epochs=epochs,
+                                batch_size=compute["batch_size"], seed=seed, train_limit=train_limit,
+                                eval_limit=eval_limit, precision=compute["mixed_precision"])
     if reference.start_from(name, wanted, run_dir, fer.train.images, retrain=retrain) is None and before_training:
         done = len(read_history(folder))
         if done < epochs:
             before_training(done)
     identity = {"data": str(fer.source), "train_limit": train_limit, "eval_limit": eval_limit}
     trained = train_model(name, x["train"], fer.train.labels, x["val"], fer.val.labels, folder=folder,
-                          epochs=epochs, batch_size=batch_size, seed=seed, identity=identity,
-                          mixed_precision=mixed_precision, jit_compile=jit_compile, distribute=distribute,
-                          steps_per_execution=steps_per_execution)
+                          epochs=epochs, seed=seed, identity=identity, **compute)
     splits, outputs, evaluated_in = _evaluation(name, trained, fer, x, folder, wanted)
     record = results.record(name, trainable_parameters=trainable_parameters(trained.model),
                             epochs=len(trained.history), best_epoch=trained.best_epoch,
@@ -308,21 +304,20 @@ def main(argv: list[str] | None = None) -> int:
                          params["eval_limit"], params["seed"])
         epochs = args.epochs or params[spec.epochs_key]
 
+        compute = settings.resolve(params, args.model, where=f"profile {args.profile}")
+
         def estimate(done: int) -> None:
             sizes = {"n_train": len(fer.train), "n_val": len(fer.val)}
-            mine = speed.training_seconds(args.model, epochs=epochs, batch_size=params["batch_size"], done=done,
-                                          precision=config.precision_of(params, args.model), **sizes)
+            mine = speed.training_seconds(args.model, epochs=epochs, batch_size=compute["batch_size"], done=done,
+                                          precision=compute["mixed_precision"], **sizes)
             whole = sum(speed.profile_seconds(params, **sizes).values())
             print(f"{args.model} on this machine: about {speed.about(mine)} for epochs {done + 1}-{epochs}; every "
                   f"training of {args.profile} from scratch: about {speed.about(whole)}", flush=True)
 
         _, record = train_and_evaluate(
-            args.model, fer, prepared(fer, spec.preprocessing, run_dir), run_dir,
-            epochs=epochs, batch_size=params["batch_size"], seed=params["seed"],
-            train_limit=params["train_limit"], eval_limit=params["eval_limit"],
-            mixed_precision=config.precision_of(params, args.model), jit_compile=params["jit_compile"],
-            distribute=params["distribute"], steps_per_execution=params["steps_per_execution"],
-            retrain=args.retrain, before_training=estimate)
+            args.model, fer, prepared(fer, spec.preprocessing, run_dir), run_dir, epochs=epochs, seed=params["seed"],
+            train_limit=params["train_limit"], eval_limit=params["eval_limit"], retrain=args.retrain,
+            before_training=estimate, **compute)
     except (config.SeriesError, TrainingMismatch, FileNotFoundError, ValueError, KeyError) as e:
         print(f"fer_utils.train: {e}", file=sys.stderr)
         return 1

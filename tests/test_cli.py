@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fer_utils import cli, config, runtime
+from fer_utils import cli, config, runtime, settings
 from fer_utils.cli import SeriesError
 
 
@@ -21,10 +21,15 @@ def test_profiles_exist_with_the_same_keys():
     assert keys["smoke"] == keys["quick"] == keys["full"]
 
 
-def test_every_profile_key_is_a_notebook_parameter():
+def test_every_profile_key_is_a_notebook_parameter_or_a_compute_setting():
+    """A notebook's parameters cell shows what a reader of it would change; the compute settings are declared once
+    (fer_utils.settings) and no notebook repeats them."""
     declared = set().union(*(cli.notebook_parameters(nb) for nb in cli.select_notebooks()))
-    assert set(cli.load_profile("smoke")) <= declared
+    profile = set(cli.load_profile("smoke"))
+    assert {k for k in profile if not settings.is_setting(k)} <= declared
     assert set(config.RUNNER_PARAMETERS) <= declared
+    assert not {k for k in declared if settings.is_setting(k)}
+    assert set(settings.COMPUTE) <= profile  # every profile states them (full differs from quick in some)
 
 
 @pytest.mark.parametrize("notebook", cli.select_notebooks(), ids=lambda p: p.stem)

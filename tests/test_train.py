@@ -274,7 +274,7 @@ def test_mixed_precision_and_xla_are_options(tiny, tmp_path):
 
 
 def test_auto_precision_is_bfloat16_only_where_the_device_has_it(monkeypatch):
-    from fer_utils import config, runtime
+    from fer_utils import runtime, settings
 
     for native, expected, policy in ((True, "bfloat16", "mixed_bfloat16"), (False, False, "float32")):
         monkeypatch.setattr(runtime, "native_bfloat16", lambda native=native: native)
@@ -286,7 +286,8 @@ def test_auto_precision_is_bfloat16_only_where_the_device_has_it(monkeypatch):
         with runtime.compute_scope("bf16"):
             pass
     profile = {"mixed_precision": False, "mixed_precision_cnn_tuned": "auto"}
-    assert config.precision_of(profile, "cnn_tuned") == "auto" and config.precision_of(profile, "cnn") is False
+    assert settings.resolve(profile, "cnn_tuned")["mixed_precision"] == "auto"
+    assert settings.resolve(profile, "cnn")["mixed_precision"] is False
     assert isinstance(runtime.native_bfloat16(), bool)
 
 

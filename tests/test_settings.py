@@ -1,0 +1,73 @@
+"""The compute settings, declared once: defaults, per-model values, one-line errors, and a new setting that reaches
+a training from a profile with no other edit than its declaration."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+from fer_utils import config, session, settings, train
+from tests import fer_files as ff
+
+
+def test_defaults_profile_values_and_per_model_values():
+    assert settings.resolve({}) == {name: s.default for name, s in settings.COMPUTE.items()}
+    profile = {"batch_size": 64, "mixed_precision": False, "mixed_precision_cnn_tuned": "auto", "seed": 1}
+    assert settings.resolve(profile, "cnn_tuned")["mixed_precision"] == "auto"
+    assert settings.resolve(profile, "cnn") == {**settings.resolve({}), "batch_size": 64}
+    assert settings.is_setting("steps_per_execution") and settings.is_setting("mixed_precision_dnn")
+    assert not settings.is_setting("epochs_cnn")
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("batch_size", 0, "batch_size must be a positive integer, got 0"),
+    ("batch_size", True, "batch_size must be a positive integer, got True"),
+    ("mixed_precision", "bf16", "mixed_precision must be false, true, 'float16', 'bfloat16' or 'auto', got 'bf16'"),
+    ("jit_compile", "yes", "jit_compile must be true, false or 'auto', got 'yes'"),
+    ("distribute", "model_parallel", "distribute must be 'none' or 'data_parallel', got 'model_parallel'"),
+    ("steps_per_execution", "ten", "steps_per_execution must be a positive integer, got 'ten'"),
+])
+def test_a_value_a_setting_does_not_take_is_one_line_naming_it(key, value, expected):
+    with pytest.raises(ValueError) as error:
+        settings.resolve({key: value}, where="params/my.yaml")
+    assert str(error.value) == f"params/my.yaml: {expected}"
+    with pytest.raises(ValueError, match="mixed_precision_cnn must be"):
+        settings.resolve({"mixed_precision_cnn": 16}, "cnn")
+    with pytest.raises(ValueError, match="epochs is not a compute setting"):
+        settings.resolve({"epochs": 3}, strict=True)
+
+
+def test_a_new_setting_is_one_declaration_and_reaches_a_training_through_the_profile(tmp_path, monkeypatch):
+    """Declared once with a default, set in a profile, the setting arrives in the training engine's call, from a
+    notebook's run and from the training CLI alike; a profile that leaves it out gives the default."""
+    monkeypatch.setitem(settings.COMPUTE, "prefetch", settings.Setting(
+        "prefetch", 2, "a positive integer", lambda v: isinstance(v, int) and v > 0, "batches prepared ahead"))
+    params_dir = tmp_path / "params"
+    shutil.copytree(config.PARAMS_DIR, params_dir)
+    smoke = yaml.safe_load((params_dir / "smoke.yaml").read_text())
+    (params_dir / "mine.yaml").write_text(yaml.safe_dump({**smoke, "prefetch": 5}))
+    monkeypatch.setattr(config, "PARAMS_DIR", params_dir)
+    source = ff.write_fer2013_csv(tmp_path / "fer2013.csv", *ff.make_faces(per_usage_class=2))
+    monkeypatch.setenv("FER2013_CACHE", str(tmp_path / "cache"))
+    seen = []
+
+    class Reached(Exception):
+        pass
+
+    def engine(name, *args, **kwargs):
+        seen.append((name, {k: kwargs.get(k) for k in ("prefetch", "batch_size", "steps_per_execution")}))
+        raise Reached
+
+    monkeypatch.setattr(train, "train_model", engine)
+    run = session.Run({"profile": "mine", "run_dir": str(tmp_path / "run"), "seed": 1, "data_source": str(source),
+                       "epochs_dnn": 1})
+    with pytest.raises(Reached):
+        run.train("dnn")
+    with pytest.raises(Reached):
+        train.main(["dnn", "--profile", "mine", "--data", str(source), "--run-dir", str(tmp_path / "cli")])
+    with pytest.raises(Reached):
+        train.main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(tmp_path / "default")])
+    expected = {"batch_size": 128, "steps_per_execution": 1}
+    assert seen == [("dnn", {"prefetch": 5, **expected})] * 2 + [("dnn", {"prefetch": 2, **expected})]
