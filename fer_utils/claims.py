@@ -187,8 +187,9 @@ def _mouth_saliency(e: Evidence):
         return UNTESTABLE, None, "", "notebook 06 has not run"
     shares = found["saliency"]
     top = max(shares, key=shares.get)
-    said = ", ".join(f"{r} {s:.0%} of the saliency on {found['area'][r]:.0%} of the area" for r, s in
-                     sorted(shares.items(), key=lambda kv: -kv[1]))
+    ranked = sorted(shares, key=shares.get, reverse=True)
+    said = f"{ranked[0]} {shares[ranked[0]]:.0%} of the saliency on {found['area'][ranked[0]]:.0%} of the face; " + \
+        "; ".join(f"{r} {shares[r]:.0%} on {found['area'][r]:.0%}" for r in ranked[1:])
     if e.epochs("cnn") < TRAINED_ENOUGH:
         return UNTESTABLE, shares["mouth"], said, f"needs at least {TRAINED_ENOUGH} epochs of the CNN"
     return (HOLDS if top == "mouth" else FAILS), shares["mouth"], said, ""
@@ -277,3 +278,11 @@ def table(rows: list[dict]) -> pd.DataFrame:
     """The claims as the report shows them: claim, this run's measurement, budget, verdict (with why)."""
     return pd.DataFrame([{"claim": r["claim"], "this run": r["measured"], "budget": r["budget"],
                           "verdict": r["verdict"] + (f" ({r['why']})" if r["why"] else "")} for r in rows])
+
+
+def markdown(rows: list[dict]) -> str:
+    """The claims as a Markdown table (for the README): claim, this run, budget, verdict."""
+    shown = table(rows)
+    lines = ["| " + " | ".join(shown.columns) + " |", "|---" * len(shown.columns) + "|"]
+    lines += ["| " + " | ".join(str(v).replace("|", "/") for v in row) + " |" for row in shown.itertuples(index=False)]
+    return "\n".join(lines) + "\n"

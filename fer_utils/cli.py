@@ -137,11 +137,11 @@ def _plan_trainings(profile: str, params: dict, source: str, sha256: str, run: P
     whole = speed.about(sum(speed.profile_seconds(params, **sizes).values()))
     if to_train:
         left = speed.profile_seconds(params, done=to_train, **sizes)
-        each = [f"{name} about {speed.about(seconds)}" for name, seconds in left.items()]
-        progress(f"fer-report: to train here: {', '.join(each)}; every training of {profile} on this machine: about "
+        each = [f"{name} {speed.about(seconds)}" for name, seconds in left.items()]
+        progress(f"fer-report: to train here: {', '.join(each)}; every training of {profile} on this machine: "
                  f"{whole}", flush=True)
     else:
-        progress(f"fer-report: nothing to train; every training of {profile} on this machine would take about "
+        progress(f"fer-report: nothing to train; every training of {profile} on this machine would take "
                  f"{whole}" + ("; the reference models are reused unless --retrain" if held else ""), flush=True)
     return held
 

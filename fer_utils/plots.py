@@ -95,7 +95,7 @@ def training_curves(history: pd.DataFrame, title: str, overlay: pd.DataFrame | N
 
 
 def confusion_heatmap(matrix: pd.DataFrame, title: str) -> plt.Figure:
-    """A row-normalised confusion matrix (from `explain.confusion`) with percentages in the cells."""
+    """A row-normalised confusion matrix (from `evaluation.confusion`) with percentages in the cells."""
     fig, ax = plt.subplots(figsize=(6.4, 5.4))
     sns.heatmap(matrix * 100, annot=True, fmt=".0f", cmap="Blues", vmin=0, vmax=100, square=True, ax=ax,
                 cbar_kws={"label": "% of the true class"})

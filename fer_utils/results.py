@@ -208,22 +208,51 @@ def points(difference: float) -> str:
     return f"{shown:+.2f} points" if 0 < abs(shown) < 0.05 else f"{shown:+.1f} points"
 
 
-def cell(column: str, value) -> str:
-    """One value of a results table as the report shows it: accuracies in %, minutes whole, counts grouped."""
-    if isinstance(value, str):
-        return value
-    if pd.isna(value):
-        return ""
-    if "accuracy" in column:
-        return f"{value:.1%}"
-    if column == "training minutes":
-        return f"{value:.0f}"
-    return f"{value:,}"
+def readable(frame: pd.DataFrame, percent=(), formats: dict | None = None) -> pd.DataFrame:
+    """`frame` with every cell as a reader reads it (strings): the columns in `percent` (True: all) and any whose
+    name holds "accuracy" as percentages with one decimal; a column of whole numbers with thousands separators;
+    a column in `formats` with its format ("{:.2e}"); other numbers with three decimals; text as it is; and a
+    blank where a value is missing or does not apply."""
+    formats = formats or {}
+
+    def shown(column: pd.Series) -> pd.Series:
+        name = str(column.name)
+        values = pd.to_numeric(column, errors="coerce") if column.dtype == object else column
+        numbers = [v for v in values if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+                   and not pd.isna(v)]
+        if name in formats:
+            spec = formats[name]
+        elif percent is True or name in percent or "accuracy" in name:
+            spec = "{:.1%}"
+        elif numbers and all(float(v).is_integer() for v in numbers):
+            spec = "{:,.0f}"
+        else:
+            spec = "{:.3f}"
+        def one(original, value) -> str:
+            if original is None or (isinstance(original, (float, np.floating)) and np.isnan(original)) \
+                    or original is pd.NA:
+                return ""
+            if isinstance(original, (str, tuple, list, bool)) or pd.isna(value):
+                return str(original)
+            return spec.format(value)
+
+        return pd.Series([one(o, v) for o, v in zip(column, values)], index=column.index, name=column.name,
+                         dtype=object)
+
+    return frame.apply(shown)
 
 
 def formatted(frame: pd.DataFrame) -> pd.DataFrame:
-    """`table` with every cell as the report shows it (strings)."""
-    return frame.astype(object).apply(lambda column: column.map(lambda v: cell(column.name, v)))
+    """`table` (or `views_table`) with every cell as the report shows it: accuracies in %, counts grouped,
+    training minutes whole, a blank where a value does not apply."""
+    return readable(frame, formats={"training minutes": "{:.0f}"})
+
+
+def history_table(history: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a training history as a reader reads them: loss to three decimals, accuracies in %, the learning
+    rate in scientific notation, seconds to one decimal; indexed by epoch."""
+    named = history.rename(columns={"val_loss": "val loss", "val_accuracy": "val accuracy", "lr": "learning rate"})
+    return readable(named.set_index("epoch"), formats={"learning rate": "{:.2e}", "seconds": "{:.1f}"})
 
 
 def markdown(frame: pd.DataFrame) -> str:

@@ -107,12 +107,12 @@ def training_seconds(name: str, *, epochs: int, n_train: int, n_val: int, batch_
 
 
 def about(seconds: float) -> str:
-    """A rough duration: "under a minute", "12 min", "2.5 h", "11 h"."""
+    """A rough duration: "under a minute", "about 12 min", "about 2.5 h", "about 11 h"."""
     if seconds < 60:
         return "under a minute"
     if seconds < 3600:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h" if seconds < 10 * 3600 else f"{round(seconds / 3600)} h"
+        return f"about {round(seconds / 60)} min"
+    return f"about {seconds / 3600:.1f} h" if seconds < 10 * 3600 else f"about {round(seconds / 3600)} h"
 
 
 def profile_seconds(params: dict, n_train: int, n_val: int, done: dict[str, int] | None = None) -> dict[str, float]:

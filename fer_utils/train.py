@@ -311,8 +311,8 @@ def main(argv: list[str] | None = None) -> int:
             mine = speed.training_seconds(args.model, epochs=epochs, batch_size=compute["batch_size"], done=done,
                                           precision=compute["mixed_precision"], **sizes)
             whole = sum(speed.profile_seconds(params, **sizes).values())
-            print(f"{args.model} on this machine: about {speed.about(mine)} for epochs {done + 1}-{epochs}; every "
-                  f"training of {args.profile} from scratch: about {speed.about(whole)}", flush=True)
+            print(f"{args.model} on this machine: {speed.about(mine)} for epochs {done + 1}-{epochs}; every "
+                  f"training of {args.profile} from scratch: {speed.about(whole)}", flush=True)
 
         _, record = train_and_evaluate(
             args.model, fer, prepared(fer, spec.preprocessing, run_dir), run_dir, epochs=epochs, seed=params["seed"],

@@ -62,3 +62,36 @@ def check_report(report: Path, screenshot: Path) -> list[dict]:
     if not found or found.group(1) == "pending":
         raise RuntimeError(f"the browser check did not finish: {dom[-500:]!r}")
     return json.loads(html.unescape(found.group(1)))
+
+
+def table_cells(page: str) -> list[str]:
+    """The text of every cell (td and th) of the HTML tables in `page`."""
+    from html.parser import HTMLParser
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.cells, self.cell = [], None
+
+        def handle_starttag(self, tag, attrs):
+            if tag in ("td", "th"):
+                self.cell = ""
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th") and self.cell is not None:
+                self.cells.append(self.cell.strip())
+                self.cell = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell += data
+
+    parser = Cells()
+    parser.feed(page)
+    return parser.cells
+
+
+def unreadable(cells: list[str]) -> list[str]:
+    """Cells a reader should not meet in a hand-in table: NaN, <NA>, None, or a raw number with four or more
+    decimals."""
+    return [c for c in cells if c in ("NaN", "nan", "<NA>", "None") or re.fullmatch(r"-?\d+\.\d{4,}", c)]

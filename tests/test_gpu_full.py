@@ -1,6 +1,6 @@
 """benchmarks/gpu_full.py's packing and unpacking: trainings made on another machine (with its own path to the
 data) come back into a run folder here, are loaded instead of trained again, and trainings on other faces are
-refused. The GPU script's whole rehearsal (training included) is the documented command in the README."""
+refused. The GPU script's whole rehearsal (training included) is the documented command in docs/backends.md."""
 
 from __future__ import annotations
 

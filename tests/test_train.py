@@ -262,6 +262,23 @@ def test_results_table_with_chosen_views_and_published_anchors():
     assert results.points(-0.0003) == "-0.03 points" and results.points(0.0) == "+0.0 points"
 
 
+def test_tables_read_as_percentages_counts_and_blanks():
+    from tests.browser import unreadable
+
+    frame = pd.DataFrame({"val accuracy": [0.61234, np.nan], "faces": [1703623.0, 12.0], "loss": [0.95123, 1.2],
+                          "lr": [0.000659, 0.001], "views": ["mirror", None], "share": [0.25, 0.5]},
+                         index=["a", "b"]).astype({"faces": "Int64"})
+    shown = results.readable(frame, percent=("share",), formats={"lr": "{:.2e}"})
+    assert shown.loc["a"].tolist() == ["61.2%", "1,703,623", "0.951", "6.59e-04", "mirror", "25.0%"]
+    assert shown.loc["b"].tolist() == ["", "12", "1.200", "1.00e-03", "", "50.0%"]
+    history = pd.DataFrame({"epoch": [1, 2], "loss": [1.5, 1.25], "accuracy": [0.3, 0.41], "val_loss": [1.6, 1.4],
+                            "val_accuracy": [0.32, 0.4], "lr": [1e-3, 9.9e-4], "seconds": [12.34, 11.0]})
+    table = results.history_table(history)
+    assert table.loc[2].tolist() == ["1.250", "41.0%", "1.400", "40.0%", "9.90e-04", "11.0"]
+    assert not unreadable([*shown.to_numpy().ravel(), *table.to_numpy().ravel()])
+    assert unreadable(["NaN", "<NA>", "0.123456", "61.2%"]) == ["NaN", "<NA>", "0.123456"]
+
+
 def test_mixed_precision_and_xla_are_options(tiny, tmp_path):
     trained = fit(tiny, tmp_path / "mixed", 1, mixed_precision=True, jit_compile=True)
     assert np.isfinite(trained.history["loss"]).all()

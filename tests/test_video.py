@@ -199,15 +199,6 @@ def test_bad_videos_get_one_line_each_and_the_rest_is_done(tmp_path, capsys):
     assert not list((tmp_path / "out").glob(".partial-*")) and not (tmp_path / "out" / "text-annotated.mp4").exists()
 
 
-def test_the_readme_shows_a_videos_timeline_and_the_measured_speeds():
-    root = Path(__file__).resolve().parent.parent
-    readme = (root / "README.md").read_text()
-    assert "](figures/predict_timeline.png)" in readme
-    assert (root / "figures" / "predict_timeline.png").stat().st_size > 10_000
-    assert "--every N" in readme and "--annotate" in readme and "--detector mtcnn|haar" in readme
-    assert "video 640x360" in readme  # the speed table of benchmarks/predict_speed.py
-
-
 def test_mtcnn_runs_the_same_on_tensorflow_ops_for_other_keras_backends():
     """Under Keras' JAX backend MTCNN's networks are computed by `faces.tensorflow_network`: the same outputs as
     the Keras models themselves (checked here on TensorFlow) for each of its three networks."""
