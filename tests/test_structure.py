@@ -58,6 +58,30 @@ def test_no_import_cycle_among_the_modules():
     assert not graph["runtime"] & {"plots", "session", "cli", "render", "publish"}
 
 
+def reachable(graph: dict[str, set[str]], module: str) -> set[str]:
+    """Every module `module` imports, directly or through others."""
+    seen, todo = set(), [module]
+    while todo:
+        for imported in graph[todo.pop()] - seen:
+            seen.add(imported)
+            todo.append(imported)
+    return seen
+
+
+def test_rendering_never_imports_training_and_publishing_is_apart():
+    """The HTML report is built from a run's files: render reaches neither the training engine nor the notebooks'
+    run object nor publishing, even inside its functions; publish (which loads the models to write them compactly)
+    is a module of its own, and the curve analysis lives with the other result analysis, not in the engine."""
+    import fer_utils.results
+    import fer_utils.train
+
+    graph = package_imports()
+    assert not reachable(graph, "render") & {"train", "session", "publish"}
+    assert "train" in reachable(graph, "publish") and "publish" in graph["cli"]
+    curves = {"overfitting_onset", "best_so_far", "loss_crossing"}
+    assert curves <= set(vars(fer_utils.results)) and not curves & set(vars(fer_utils.train))
+
+
 def test_the_cycle_check_finds_a_cycle(monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "package_imports", lambda: {"cli": {"train"}, "train": {"cli"}})
     with pytest.raises(pytest.fail.Exception, match="import cycle: cli -> train -> cli"):
