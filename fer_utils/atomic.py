@@ -4,6 +4,7 @@ the target and renames it into place, so a crash leaves either the old file or t
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import uuid
@@ -48,3 +49,15 @@ def remove_partials(folder: str | os.PathLike) -> int:
     for p in found:
         p.unlink()
     return len(found)
+
+
+REASONS = {errno.EROFS: "is on a read-only file system: choose a writable place",
+           errno.EACCES: "is not writable here (permission denied)", errno.EPERM: "is not writable here",
+           errno.ENOTDIR: "lies under a file, not a folder", errno.EEXIST: "is a file, not a folder",
+           errno.EISDIR: "is a folder, not a file", errno.ENOSPC: "has no space left on its device"}
+
+
+def problem(error: OSError) -> str:
+    """An OSError as one line for the user: the path, and what is wrong with it in words."""
+    reason = REASONS.get(error.errno) or error.strerror or str(error)
+    return f"{error.filename}: {reason}" if error.filename else reason

@@ -14,9 +14,10 @@ import os
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
-from . import atomic, config, data, registry, runtime, settings
+from . import atomic, config, data, lock, registry, runtime, settings
 from .config import (DEFAULT_PROFILE, NOTEBOOKS_DIR, PROJECT_ROOT, RUNS_DIR, SeriesError,  # noqa: F401
                      git_commit, load_profile, resolve_data, run_folder)
 from .progress import TrainingProgress
@@ -25,6 +26,7 @@ from .render import RenderError, render as render_run
 
 KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"}
 MANIFEST = "manifest.json"  # in the run folder: how the run was made
+LOCK_FILE = ".lock"  # in the run folder, held while a series runs there
 
 
 def select_notebooks(only: str | None = None) -> list[Path]:
@@ -32,8 +34,11 @@ def select_notebooks(only: str | None = None) -> list[Path]:
     found = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
     if not found:
         raise SeriesError(f"no notebooks in {NOTEBOOKS_DIR}: fer-report runs from a checkout of the project")
-    if not only:
+    if only is None:
         return found
+    if not only.strip(" ,"):
+        raise SeriesError(f"--only {only!r} names no notebook: give numbers, e.g. --only 01,02 (or leave it out to "
+                          f"run them all)")
     wanted = [part.strip().zfill(2) for part in only.split(",") if part.strip()]
     by_number = {nb.name[:2]: nb for nb in found}
     unknown = [w for w in wanted if w not in by_number]
@@ -59,48 +64,54 @@ def run_series(profile: str, data: str | None = None, only: str | None = None, r
     import papermill
 
     params = load_profile(profile)
+    path = config.profile_path(profile)
     notebooks = select_notebooks(only)
     declared = {nb: notebook_parameters(nb) for nb in select_notebooks()}
-    unknown = sorted(k for k in set(params) - set().union(*declared.values()) if not settings.is_setting(k))
+    unknown = sorted(k for k in set(params) - set().union(*declared.values()) if not settings.is_declared(k))
     if unknown:
-        raise SeriesError(f"params/{profile}.yaml: {', '.join(unknown)} is not a parameter of any notebook")
+        raise SeriesError(f"{path}: {', '.join(unknown)} is not a parameter of any notebook")
+    # the notebooks find a profile of params/ by its name, any other by its path
+    kernel_profile, profile = (path.stem if path.parent == config.PARAMS_DIR else str(path)), path.stem
     source = resolve_data(data)
     run = run_folder(profile, run_dir)
-    out_dir = run / "notebooks"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    progress(f"fer-report: profile {profile}, {len(notebooks)} notebook(s), run folder {run}", flush=True)
-    manifest = _start_manifest(run, profile, params, source)
-    where, warning = runtime.device_report()
-    progress(f"fer-report: {where}", flush=True)
-    if warning:
-        print(f"fer-report: warning: {warning}", file=sys.stderr, flush=True)
-    manifest["reference"] = _plan_trainings(profile, params, source, manifest["data"]["sha256"], run, notebooks,
-                                            retrain, progress)
-    atomic.write_json(run / MANIFEST, manifest)
-    done = []
-    with _current_python_kernel(), _papermill_logging(log_output):
-        for i, nb in enumerate(notebooks, 1):
-            values = {**params, "profile": profile, "data_source": source, "run_dir": str(run), "retrain": retrain}
-            mine = {k: v for k, v in values.items() if k in declared[nb]}
-            out = out_dir / nb.name
-            start = time.perf_counter()
-            try:
-                with TrainingProgress(run / "models", nb.stem):
-                    papermill.execute_notebook(str(nb), str(out), parameters=mine, kernel_name="python3",
-                                               progress_bar=False, log_output=log_output, cwd=str(NOTEBOOKS_DIR))
-            except papermill.PapermillExecutionError as e:
-                raise SeriesError(f"{nb.stem} failed in cell {e.cell_index + 1} of the executed copy "
-                                  f"(In [{e.exec_count}]: {_first_line(e.source)[:60]!r}): "
-                                  f"{e.ename}: {_first_line(e.evalue)}; see {out}") from None
-            except Exception as e:  # the kernel died (memory?) or could not start
-                raise SeriesError(f"{nb.stem} stopped: {type(e).__name__}: {_first_line(str(e))}; "
-                                  f"see {out}") from None
-            seconds = time.perf_counter() - start
-            done.append((nb.stem, seconds))
-            manifest["notebooks"][nb.stem] = {"seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
-            atomic.write_json(run / MANIFEST, manifest)
-            progress(f"[{i}/{len(notebooks)}] {nb.stem}  {seconds:.1f} s", flush=True)
-    return done
+    with lock.holding(run / LOCK_FILE, f"fer-report run --profile {profile}"):  # one series per run folder
+        out_dir = run / "notebooks"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        progress(f"fer-report: profile {profile}, {len(notebooks)} notebook(s), run folder {run}", flush=True)
+        manifest = _start_manifest(run, profile, params, source)
+        where, warning = runtime.device_report()
+        progress(f"fer-report: {where}", flush=True)
+        if warning:
+            print(f"fer-report: warning: {warning}", file=sys.stderr, flush=True)
+        manifest["reference"] = _plan_trainings(profile, params, source, manifest["data"]["sha256"], run, notebooks,
+                                                retrain, progress)
+        atomic.write_json(run / MANIFEST, manifest)
+        done = []
+        with _current_python_kernel(), _papermill_logging(log_output):
+            for i, nb in enumerate(notebooks, 1):
+                values = {**params, "profile": kernel_profile, "data_source": source, "run_dir": str(run),
+                          "retrain": retrain}
+                mine = {k: v for k, v in values.items() if k in declared[nb]}
+                out = out_dir / nb.name
+                start = time.perf_counter()
+                try:
+                    with TrainingProgress(run / "models", nb.stem):
+                        papermill.execute_notebook(str(nb), str(out), parameters=mine, kernel_name="python3",
+                                                   progress_bar=False, log_output=log_output, cwd=str(NOTEBOOKS_DIR))
+                except papermill.PapermillExecutionError as e:
+                    raise SeriesError(f"{nb.stem} failed in cell {e.cell_index + 1} of the executed copy "
+                                      f"(In [{e.exec_count}]: {_first_line(e.source)[:60]!r}): "
+                                      f"{e.ename}: {_first_line(e.evalue)}; see {out}") from None
+                except Exception as e:  # the kernel died (memory?) or could not start
+                    raise SeriesError(f"{nb.stem} stopped: {type(e).__name__}: {_first_line(str(e))}; "
+                                      f"see {out}") from None
+                seconds = time.perf_counter() - start
+                done.append((nb.stem, seconds))
+                manifest["notebooks"][nb.stem] = {"seconds": round(seconds, 1),
+                                                  "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+                atomic.write_json(run / MANIFEST, manifest)
+                progress(f"[{i}/{len(notebooks)}] {nb.stem}  {seconds:.1f} s", flush=True)
+        return done
 
 
 def _plan_trainings(profile: str, params: dict, source: str, sha256: str, run: Path, notebooks: list[Path],
@@ -213,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fer-report", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the notebook series with papermill")
-    run.add_argument("--profile", default=DEFAULT_PROFILE, help="params/<profile>.yaml: smoke, quick or full")
+    run.add_argument("--profile", default=DEFAULT_PROFILE,
+                     help="smoke, quick or full (params/<profile>.yaml), or a profile's YAML file")
     run.add_argument("--data", help="FER2013 file or folder (default: $FER2013_DATA, then data/)")
     run.add_argument("--only", help="comma-separated notebook numbers, e.g. 01,02")
     run.add_argument("--run-dir", help="where the run writes (default: runs/<profile>)")
@@ -223,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     render = commands.add_parser("render", help="render a run's executed notebooks and its index page as HTML")
     render.add_argument("--profile", default=DEFAULT_PROFILE, help="the profile whose run to render (runs/<profile>)")
     render.add_argument("--run-dir", help="the run folder (default: runs/<profile>)")
+    render.add_argument("--partial", action="store_true",
+                        help="render a run whose notebooks did not all finish, marking the incomplete ones")
     publish = commands.add_parser("publish", help="copy a rendered run's face-free results into the project "
                                                   "(reference/, figures/) to commit as the reference run")
     publish.add_argument("--profile", default=DEFAULT_PROFILE, help="the profile whose run to publish (runs/<profile>)")
@@ -252,30 +266,43 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--annotate", action="store_true",
                          help="videos: also write a copy with each face's box, number and top expression")
     args = parser.parse_args(argv)
-    if args.command == "predict":
-        from .predict import ModelError, predict as predict_photos
-
-        try:
-            return predict_photos(args.paths, model=args.model, out=args.out, explain=args.explain,
-                                  views=args.views, detector=args.detector, every=args.every, annotate=args.annotate,
-                                  **({"min_face": args.min_face} if args.min_face is not None else {}))
-        except (ModelError, ValueError) as e:
-            print(f"fer-report predict: {e}", file=sys.stderr)
-            return 1
-    try:
-        if args.command == "run":
-            run_series(args.profile, data=args.data, only=args.only, run_dir=args.run_dir, log_output=args.log_output,
-                       retrain=args.retrain)
-        elif args.command == "render":
-            index = render_run(run_folder(args.profile, args.run_dir))
-            print(f"fer-report: the report is {index}")
-        else:
-            only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
-            written = publish_run(run_folder(args.profile, args.run_dir), PROJECT_ROOT, only=only, into=args.into)
-            print(f"fer-report: wrote {len(written)} files into {PROJECT_ROOT}; review them, then commit")
-    except (SeriesError, RenderError, PublishError, FileNotFoundError, ValueError) as e:
-        print(f"fer-report: {e}", file=sys.stderr)
+    empty = [f"--{k.replace('_', '-')}" for k in ("profile", "run_dir", "data", "out", "model", "into")
+             if isinstance(getattr(args, k, None), str) and not getattr(args, k).strip()]
+    if empty:
+        print(f"fer-report {args.command}: {empty[0]} is empty: give a value or leave the option out", file=sys.stderr)
         return 1
+    try:
+        return _command(args)
+    except (SeriesError, RenderError, PublishError, lock.FolderInUse, ValueError) as e:  # predict's ModelError too
+        print(f"fer-report{' predict' if args.command == 'predict' else ''}: {e}", file=sys.stderr)
+    except OSError as e:  # a path that is a file, a read-only place, a missing file...
+        print(f"fer-report{' predict' if args.command == 'predict' else ''}: {atomic.problem(e)}", file=sys.stderr)
+    except Exception:
+        traceback.print_exc()
+        print("fer-report: this is a bug (the traceback above says where); please report it with the command",
+              file=sys.stderr)
+        return 2
+    return 1
+
+
+def _command(args) -> int:
+    """Run the parsed command; its errors go to `main`, which prints them as one line."""
+    if args.command == "predict":
+        from .predict import predict as predict_photos
+
+        return predict_photos(args.paths, model=args.model, out=args.out, explain=args.explain, views=args.views,
+                              detector=args.detector, every=args.every, annotate=args.annotate,
+                              **({"min_face": args.min_face} if args.min_face is not None else {}))
+    if args.command == "run":
+        run_series(args.profile, data=args.data, only=args.only, run_dir=args.run_dir, log_output=args.log_output,
+                   retrain=args.retrain)
+    elif args.command == "render":
+        index = render_run(run_folder(args.profile, args.run_dir), partial=args.partial)
+        print(f"fer-report: the report is {index}")
+    else:
+        only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+        written = publish_run(run_folder(args.profile, args.run_dir), PROJECT_ROOT, only=only, into=args.into)
+        print(f"fer-report: wrote {len(written)} files into {PROJECT_ROOT}; review them, then commit")
     return 0
 
 

@@ -21,12 +21,35 @@ class SeriesError(RuntimeError):
     """A profile, notebook selection or notebook run that failed; the message is one line for the user."""
 
 
+def profile_path(name: str) -> Path:
+    """The YAML file of profile `name`: params/<name>.yaml for a bare name, else `name` as a path (with or without
+    its .yaml)."""
+    given = Path(name).expanduser()
+    bare = given.suffix not in (".yaml", ".yml") and len(given.parts) == 1
+    if bare and (PARAMS_DIR / f"{name}.yaml").is_file():
+        return PARAMS_DIR / f"{name}.yaml"
+    for path in (given, given.with_name(given.name + ".yaml")):
+        if path.is_file():
+            return path.resolve()
+    return PARAMS_DIR / f"{name}.yaml" if bare else given
+
+
+def profile_name(name: str) -> str:
+    """How a run names its profile: the file's stem ("quick" for params/quick.yaml or ~/my/quick.yaml)."""
+    return profile_path(name).stem
+
+
 def load_profile(name: str) -> dict:
-    """The parameters of params/<name>.yaml as a dict."""
-    path = PARAMS_DIR / f"{name}.yaml"
+    """The parameters of profile `name` (`profile_path`) as a dict, checked (`settings.check_profile`): a missing
+    key or a value a setting does not take is a SeriesError naming the file and the key."""
+    from . import settings
+
+    if not str(name).strip() or Path(str(name)).name in ("", ".", ".."):
+        raise SeriesError(f"--profile {name!r}: name a profile (smoke, quick, full) or a profile's YAML file")
+    path = profile_path(name)
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in PARAMS_DIR.glob("*.yaml")))
-        raise SeriesError(f"unknown profile {name!r}: no {path} (profiles: {known})")
+        raise SeriesError(f"unknown profile {name!r}: no {path} (profiles: {known}; or give a profile's path)")
     try:
         params = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
@@ -36,12 +59,16 @@ def load_profile(name: str) -> dict:
     clash = sorted(set(params) & set(RUNNER_PARAMETERS))
     if clash:
         raise SeriesError(f"{path}: {', '.join(clash)} is set by fer-report itself, not by a profile")
+    try:
+        settings.check_profile(params, where=str(path))
+    except ValueError as e:
+        raise SeriesError(str(e)) from None
     return params
 
 
 def run_folder(profile: str, run_dir: str | os.PathLike | None = None) -> Path:
     """The run folder: `run_dir` when given, else runs/<profile>; absolute."""
-    return Path(run_dir).expanduser().resolve() if run_dir else RUNS_DIR / profile
+    return Path(run_dir).expanduser().resolve() if run_dir else RUNS_DIR / profile_name(profile)
 
 
 def resolve_data(data: str | os.PathLike | None) -> str:

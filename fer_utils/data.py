@@ -567,6 +567,9 @@ def _assemble(images: np.ndarray, labels: np.ndarray, usage: np.ndarray | None, 
     if len(parts["val"]):
         return FER2013(parts["train"], parts["val"], test, source=path)
     train = parts["train"]
+    if len(train) < 2:
+        raise DataError(f"{path}: {len(train)} Training face{'s' if len(train) != 1 else ''} and no PublicTest "
+                        f"faces: too few to carve a validation split from (FER2013 has 28,709)")
     n_val = math.ceil(len(train) * CARVE_FRACTION)
     train_idx, val_idx = train_test_split(np.arange(len(train)), test_size=n_val, random_state=CARVE_SEED,
                                           stratify=_stratify_labels(train.labels, n_val))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ CSV_NAME = "predictions.csv"
 TIMELINE_NAME = "timeline.csv"
 CSV_COLUMNS = ["file", "face", "x", "y", "width", "height", *CLASS_NAMES, "top"]
 DEFAULT_VIEWS = "mirror"  # for a model whose results name no views chosen on val
+FEW_EPOCHS = 10  # a model trained for fewer epochs is named as such (the smoke profile trains 2)
 
 
 class ModelError(ValueError):
@@ -40,6 +42,13 @@ class Classifier:
     statistics: preprocess.Preprocessor
     source: str
     views: str = DEFAULT_VIEWS
+    epochs: int | None = None  # as its results record says, where it has one
+
+    def described(self) -> str:
+        """Where the model came from, and a warning when it trained too few epochs to be read seriously."""
+        few = self.epochs is not None and self.epochs < FEW_EPOCHS
+        return self.source + (f" (trained for only {self.epochs} epoch{'s' if self.epochs != 1 else ''}, as the "
+                              f"smoke profile trains: its answers say little)" if few else "")
 
     def probabilities(self, crops: np.ndarray) -> np.ndarray:
         """(n, 7) class probabilities of 48x48 uint8 faces, averaged over the classifier's views."""
@@ -74,21 +83,22 @@ def _located(model: str | os.PathLike | None) -> Classifier:
     if statistics is None:
         raise ModelError(f"{path}: no preprocessing.npz beside it or in its parent folder (the statistics it "
                          f"was trained with)")
+    record = _record_of(path)
     return Classifier(load_model(path), preprocess.Preprocessor.load(statistics), config.shown_path(path),
-                      _chosen_views(path))
+                      record.get("val", {}).get("views", DEFAULT_VIEWS), record.get("epochs"))
 
 
-def _chosen_views(path: Path) -> str:
-    """The views chosen on val for the model file `path`, as results.json beside it (a training folder's) or
-    one folder up (a reference run's, listing its models) records them; DEFAULT_VIEWS where neither does."""
+def _record_of(path: Path) -> dict:
+    """The results record of the model file `path`: results.json beside it (a training folder's) or one folder
+    up (a reference run's, listing its models); empty where neither has one."""
     for record_path, key in ((path.parent / results.RESULTS_FILE, None),
                              (path.parent.parent / results.RESULTS_FILE, path.stem)):
         if record_path.is_file():
             record = json.loads(record_path.read_text())
             record = record.get("models", {}).get(key, {}) if key else record
-            if "views" in record.get("val", {}):
-                return record["val"]["views"]
-    return DEFAULT_VIEWS
+            if record:
+                return record
+    return {}
 
 
 def load_model(path: Path):
@@ -131,7 +141,8 @@ def _run_best(run: Path) -> Classifier:
     from . import train
 
     return Classifier(train.load_best(run, best), preprocess.Preprocessor.load(paths.statistics("report")),
-                      f"{config.shown_path(run)} ({best})", records[best]["val"].get("views", DEFAULT_VIEWS))
+                      f"{config.shown_path(run)} ({best})", records[best]["val"].get("views", DEFAULT_VIEWS),
+                      records[best]["epochs"])
 
 
 def input_files(paths) -> tuple[list[Path], list[Path], list[str]]:
@@ -225,7 +236,7 @@ def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLik
     photos, videos, problems = input_files(paths)
     for problem in problems:
         echo(f"fer-report predict: {problem}", file=sys.stderr)
-    out = Path(out)
+    out = _fresh_folder(Path(out), echo) if photos or videos else Path(out)
     rows, timelines, failed, names = [], [], bool(problems), set()
     for path in photos:
         photo_rows = _predict_photo(classifier, path, out, names, min_face, explain, detector, echo)
@@ -246,9 +257,22 @@ def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLik
         tables = [f"{out / name}" for name, used in ((CSV_NAME, photos), (TIMELINE_NAME, videos)) if used]
         echo(f"fer-report predict: {len(rows)} face{'' if len(rows) == 1 else 's'} in {len(photos)} "
              f"photo{'' if len(photos) == 1 else 's'}, {len(videos)} video{'' if len(videos) == 1 else 's'}; "
-             f"model {classifier.source}, views {classifier.views}, detector {detector}; "
+             f"model {classifier.described()}, views {classifier.views}, detector {detector}; "
              f"table{'s' if len(tables) > 1 else ''} {', '.join(tables)}")
     return 1 if failed else 0
+
+
+def _fresh_folder(out: Path, echo) -> Path:
+    """`out`, created empty: an earlier run's outputs in it are moved aside whole (to out.earlier-<time>), said in
+    one line, so that the folder holds this run's outputs only."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        aside = out.with_name(f"{out.name}.earlier-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(out, aside)
+        echo(f"fer-report predict: {out} held earlier outputs; moved them to {aside}", file=sys.stderr)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def _predict_photo(classifier, path, out: Path, names: set[str], min_face: int, explain: bool, detector: str,

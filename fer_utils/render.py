@@ -21,20 +21,31 @@ class RenderError(RuntimeError):
     """A run folder that cannot be rendered; the message is one line for the user."""
 
 
-def render(run_dir: str | os.PathLike, progress=print) -> Path:
+def render(run_dir: str | os.PathLike, progress=print, partial: bool = False) -> Path:
     """Write `run_dir/report/` (pages, no-input pages, figures, results.json, claims.json, index.html) and return the
-    index. The report is built aside and swapped in whole, so a failure leaves the previous one intact."""
+    index. The report is built aside and swapped in whole, so a failure leaves the previous one intact. A notebook
+    that did not finish (`unfinished`) is a RenderError naming it, unless `partial`: then its part and its pages
+    say that it is incomplete."""
     run = Path(run_dir).expanduser().resolve()
+    if not run.is_dir():
+        raise RenderError(f"{run} is not a run folder: run `fer-report run` first" if not run.exists() else
+                          f"{run} is a file, not a run folder")
     executed = sorted((run / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if not executed:
         raise RenderError(f"{run / 'notebooks'} holds no executed notebooks: run `fer-report run` first")
+    stopped = {nb.stem: why for nb in executed if (why := unfinished(nb)) is not None}
+    if stopped and not partial:
+        numbers = ",".join(stem[:2] for stem in stopped)
+        raise RenderError(f"{'; '.join(f'{stem} {why}' for stem, why in stopped.items())}: finish with "
+                          f"`fer-report run --only {numbers}` (same profile and run folder), or render what there "
+                          f"is with --partial")
     out = run / f"{atomic.PARTIAL_PREFIX}report"
     shutil.rmtree(out, ignore_errors=True)
     (out / "no-input").mkdir(parents=True)
     parts = []
     for nb in executed:
-        title, narrative = _write_pages(nb, out)
-        parts.append({"stem": nb.stem, "title": title, "narrative": narrative})
+        title, narrative = _write_pages(nb, out, stopped.get(nb.stem))
+        parts.append({"stem": nb.stem, "title": title, "narrative": narrative, "unfinished": stopped.get(nb.stem)})
         progress(f"rendered {nb.stem}", flush=True)
     figures = sorted((run / "figures").glob("*.png"))
     if figures:
@@ -74,9 +85,27 @@ OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 """
 
 
-def _write_pages(notebook: Path, out: Path) -> tuple[str, str]:
+def unfinished(notebook: Path) -> str | None:
+    """Why an executed notebook is incomplete ("failed in cell k", "stopped before cell k"), or None when papermill
+    ran it to the end (a notebook executed elsewhere, without papermill's record, counts as finished)."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    if "papermill" not in nb.metadata:
+        return None
+    for number, cell in enumerate(nb.cells, 1):
+        status = cell.metadata.get("papermill", {}).get("status")
+        if cell.cell_type == "code" and status == "failed":
+            return f"failed in cell {number}"
+        if cell.cell_type == "code" and status in ("pending", "running"):
+            return f"stopped before cell {number}"
+    return "failed" if nb.metadata.papermill.get("exception") else None
+
+
+def _write_pages(notebook: Path, out: Path, stopped: str | None = None) -> tuple[str, str]:
     """The notebook's page with code, and its hand-in page: no code, and no log lines (stderr), which hold
-    timings and the machine's paths rather than results. Both load nothing from the network."""
+    timings and the machine's paths rather than results; a notebook that did not finish says so at the top of
+    both. Both load nothing from the network."""
     import copy
 
     import jinja2
@@ -84,6 +113,10 @@ def _write_pages(notebook: Path, out: Path) -> tuple[str, str]:
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(notebook, as_version=4)
+    if stopped:
+        nb.cells.insert(1, nbformat.v4.new_markdown_cell(
+            f"**Incomplete: this notebook {stopped}**; what follows is what it produced before. Finish it with "
+            f"`fer-report run --only {notebook.stem[:2]}` on the same profile and run folder."))
     hand_in = copy.deepcopy(nb)
     for cell in hand_in.cells:
         if cell.cell_type == "code":
@@ -154,22 +187,31 @@ def _index(parts: list[dict], run_results: dict, manifest: dict, taken: dict | N
     for part in parts:
         images = "".join(f'<figure><img src="figures/{e(f)}" alt="{e(f)}"><figcaption>{e(f)}</figcaption></figure>'
                          for f in part["figures"])
-        sections.append(f'<section id="{e(part["stem"])}"><h2>{e(part["title"])}</h2>{markdown(part["narrative"])}'
+        flag = (f'<p class="incomplete"><b>Incomplete: this notebook {e(part["unfinished"])}.</b></p>'
+                if part.get("unfinished") else "")
+        sections.append(f'<section id="{e(part["stem"])}"><h2>{e(part["title"])}</h2>{flag}'
+                        f'{markdown(part["narrative"])}'
                         f'<p><a href="{e(part["stem"])}.html">the notebook</a> · '
                         f'<a href="no-input/{e(part["stem"])}.html">without code</a></p>{images}</section>')
-    contents = "".join(f'<li><a href="#{e(p["stem"])}">{e(p["title"])}</a></li>' for p in parts)
+    contents = "".join(f'<li><a href="#{e(p["stem"])}">{e(p["title"])}</a>'
+                       f'{" <b>(incomplete)</b>" if p.get("unfinished") else ""}</li>' for p in parts)
+    stopped = [p["stem"] for p in parts if p.get("unfinished")]
+    warning = (f'<p class="incomplete"><b>This run is incomplete</b>: {e(", ".join(stopped))} did not finish, so '
+               f'its numbers and figures are missing or partial, and the claims below rest on what finished.</p>'
+               if stopped else "")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>FER2013 report: {e(run_results["profile"])} profile</title>
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.45; }}
 table {{ border-collapse: collapse; font-size: 0.9rem; }} th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.5rem; }}
 td {{ text-align: right; }} #claims td {{ text-align: left; }} tr.holds b {{ color: #1a7f37; }}
-tr.does-not-hold b {{ color: #b42318; }} figure {{ margin: 1rem 0; }} img {{ max-width: 100%; }}
+tr.does-not-hold b {{ color: #b42318; }} .incomplete {{ color: #b42318; }} figure {{ margin: 1rem 0; }} img {{ max-width: 100%; }}
 figcaption {{ color: #666; font-size: 0.8rem; }} section {{ border-top: 1px solid #ddd; margin-top: 2rem; }}
 </style></head><body>
 <h1>Facial expression recognition on FER2013</h1>
 <p>The report series run under the <b>{e(run_results["profile"])}</b> profile. Every number and figure below was
 produced by the notebooks linked in each part.</p>
+{warning}
 {_claims_html(checked or [])}
 {_provenance(run_results["models"], taken or {})}
 <ol><li><a href="#claims">The report's claims</a></li>{contents}<li><a href="#results">Results</a></li><li><a href="#manifest">How this run was made</a></li></ol>

@@ -1,8 +1,9 @@
-"""How training computes, declared once: each compute setting with its default, the values it takes and what it
-does. A profile (params/*.yaml) overrides any of them (`mixed_precision` also per model, as
+"""A profile's settings, declared once: the compute settings (how training computes), each with its default, the
+values it takes and what it does, and the keys every profile must give (seed, limits, the notebooks' budgets, each
+model's epochs). A profile (params/*.yaml) overrides any compute setting (`mixed_precision` also per model, as
 `mixed_precision_<model>`); the notebooks and the training CLI hand a training `resolve(profile, model)`, and the
-training engine reads them from there. Adding a setting is one `Setting` here, its use in the engine, and a key in
-the profiles that change it."""
+training engine reads them from there; `check_profile` checks a whole profile before anything runs. Adding a
+setting is one `Setting` here, its use in the engine, and a key in the profiles that change it."""
 
 from __future__ import annotations
 
@@ -22,8 +23,16 @@ class Setting:
     meaning: str
 
 
+def _integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    return _integer(value) and value >= 1
+
+
+def _count(value) -> bool:
+    return _integer(value) and value >= 0
 
 
 COMPUTE = {s.name: s for s in (
@@ -41,6 +50,23 @@ COMPUTE = {s.name: s for s in (
             "batches run per call into the device: more saves a GPU's per-step overhead; the history is the same"),
 )}
 PER_MODEL = ("mixed_precision",)  # settings a profile may also give for one model, as <name>_<model>
+REQUIRED = object()  # the default of a key every profile must give
+
+PARAMETERS = {s.name: s for s in (
+    Setting("seed", REQUIRED, "an integer", _integer, "the seed of every random draw"),
+    Setting("train_limit", REQUIRED, "0 or a positive integer", _count,
+            "training faces kept (stratified); 0 keeps all"),
+    Setting("eval_limit", REQUIRED, "0 or a positive integer", _count, "val and test faces kept each; 0 keeps all"),
+    Setting("faces_per_class", REQUIRED, "a positive integer", _positive_int, "sample faces per class (notebook 01)"),
+    Setting("smoothgrad_samples", REQUIRED, "a positive integer", _positive_int,
+            "noisy copies averaged per face (notebook 06)"),
+    Setting("average_faces", REQUIRED, "a positive integer", _positive_int,
+            "faces per class in the class saliency maps (notebook 06)"),
+    Setting("ascent_steps", REQUIRED, "a positive integer", _positive_int,
+            "gradient-ascent steps per filter (notebook 07)"),
+    Setting("sample_faces", REQUIRED, "a positive integer", _positive_int,
+            "training faces searched for each filter's strongest responses (notebook 07)"),
+)}
 
 
 def is_setting(key: str) -> bool:
@@ -66,3 +92,34 @@ def resolve(values: dict, model: str | None = None, where: str = "compute settin
             raise ValueError(f"{where}: {key} must be {setting.values}, got {value!r}")
         resolved[name] = value
     return resolved
+
+
+def epochs_settings() -> dict[str, Setting]:
+    """The epochs key of each registry model (models sharing a key share it), every one required."""
+    from . import registry
+
+    keys = {}
+    for spec in registry.MODELS.values():
+        keys.setdefault(spec.epochs_key, []).append(spec.label)
+    return {key: Setting(key, REQUIRED, "a positive integer", _positive_int, f"epochs of {'; '.join(labels)}")
+            for key, labels in keys.items()}
+
+
+def is_declared(key: str) -> bool:
+    """Whether a profile key is declared here (a compute setting, a required parameter or an epochs key)."""
+    return is_setting(key) or key in PARAMETERS or key in epochs_settings()
+
+
+def check_profile(params: dict, where: str) -> None:
+    """A ValueError, one line naming `where`, the key and what was expected, unless every key a notebook or a
+    training needs is in `params` and takes a declared value, and every compute setting given (per model too)
+    takes one of its values."""
+    from . import registry
+
+    for name, setting in {**PARAMETERS, **epochs_settings()}.items():
+        if name not in params:
+            raise ValueError(f"{where}: {name} is missing (expected {setting.values}: {setting.meaning})")
+        if not setting.valid(params[name]):
+            raise ValueError(f"{where}: {name} must be {setting.values}, got {params[name]!r}")
+    for model in [None, *registry.MODELS]:
+        resolve(params, model, where=where)

@@ -12,14 +12,15 @@ import logging
 import os
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import (atomic, config, data, evaluation, preprocess, progress, reference, registry, results, runtime,
-               settings, speed)
+from . import (atomic, config, data, evaluation, lock, preprocess, progress, reference, registry, results,
+               runtime, settings, speed)
 from .history import (HISTORY_COLUMNS, TrainingMismatch, best_epoch_of, best_model, checkpoint, epoch_of,
                       read_history)
 from .models import keras, trainable_parameters
@@ -232,28 +233,31 @@ def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], r
     is copied in and loaded instead of trained, unless `retrain`, and its evaluation is the reference run's where
     that run saved it for these faces and view sets; a finished training's evaluation is not redone
     (`_evaluation`); `before_training(done)` is called when epochs
-    are about to be trained (after `done` finished ones). The compute settings go to `train_model`."""
+    are about to be trained (after `done` finished ones). The compute settings go to `train_model`. The training
+    holds models/<name>.lock meanwhile: another training of the same model in the same run folder stops with
+    `lock.FolderInUse`."""
     spec = registry.get(name)
     folder = config.RunPaths(Path(run_dir).expanduser().resolve()).model(name)
-    compute = settings.resolve(compute, name, where="train_and_evaluate", strict=True)
-    wanted = reference.settings(name, data_sha256=data.sha256(fer.source), epochs=epochs,
-                                batch_size=compute["batch_size"], seed=seed, train_limit=train_limit,
-                                eval_limit=eval_limit, precision=compute["mixed_precision"])
-    if reference.start_from(name, wanted, run_dir, fer.train.images, retrain=retrain) is None and before_training:
-        done = len(read_history(folder))
-        if done < epochs:
-            before_training(done)
-    identity = {"data": str(fer.source), "train_limit": train_limit, "eval_limit": eval_limit}
-    trained = train_model(name, x["train"], fer.train.labels, x["val"], fer.val.labels, folder=folder,
-                          epochs=epochs, seed=seed, identity=identity, **compute)
-    splits, outputs, evaluated_in = _evaluation(name, trained, fer, x, folder, wanted)
-    record = results.record(name, trainable_parameters=trainable_parameters(trained.model),
-                            epochs=len(trained.history), best_epoch=trained.best_epoch,
-                            training_seconds=trained.history["seconds"].sum(), training=wanted, splits=splits,
-                            evaluated_in=evaluated_in)
-    results.write_outputs(folder, outputs)
-    results.write(folder, record)
-    return trained, record
+    with lock.holding(folder.parent / f"{name}.lock", f"the training of {name}"):  # one writer
+        compute = settings.resolve(compute, name, where="train_and_evaluate", strict=True)
+        wanted = reference.settings(name, data_sha256=data.sha256(fer.source), epochs=epochs,
+                                    batch_size=compute["batch_size"], seed=seed, train_limit=train_limit,
+                                    eval_limit=eval_limit, precision=compute["mixed_precision"])
+        if reference.start_from(name, wanted, run_dir, fer.train.images, retrain=retrain) is None and before_training:
+            done = len(read_history(folder))
+            if done < epochs:
+                before_training(done)
+        identity = {"data": str(fer.source), "train_limit": train_limit, "eval_limit": eval_limit}
+        trained = train_model(name, x["train"], fer.train.labels, x["val"], fer.val.labels, folder=folder,
+                              epochs=epochs, seed=seed, identity=identity, **compute)
+        splits, outputs, evaluated_in = _evaluation(name, trained, fer, x, folder, wanted)
+        record = results.record(name, trainable_parameters=trainable_parameters(trained.model),
+                                epochs=len(trained.history), best_epoch=trained.best_epoch,
+                                training_seconds=trained.history["seconds"].sum(), training=wanted, splits=splits,
+                                evaluated_in=evaluated_in)
+        results.write_outputs(folder, outputs)
+        results.write(folder, record)
+        return trained, record
 
 
 def _evaluation(name: str, trained: Trained, fer: data.FER2013, x: dict[str, np.ndarray], folder: Path, wanted: dict
@@ -290,6 +294,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retrain", action="store_true",
                         help="train here even where the committed reference run holds this training")
     args = parser.parse_args(argv)
+    empty = [f"--{k.replace('_', '-')}" for k in ("profile", "data", "run_dir")
+             if isinstance(getattr(args, k), str) and not getattr(args, k).strip()]
+    if empty:
+        print(f"fer_utils.train: {empty[0]} is empty: give a value or leave the option out", file=sys.stderr)
+        return 1
+    try:
+        params = config.load_profile(args.profile)  # checked before anything starts
+    except config.SeriesError as e:
+        print(f"fer_utils.train: {e}", file=sys.stderr)
+        return 1
     runtime.setup_logging("%(asctime)s %(message)s")
     where, warning = runtime.device_report()
     log.info(where)
@@ -297,7 +311,6 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("warning: %s", warning)
     spec = registry.get(args.model)
     try:
-        params = config.load_profile(args.profile)
         run_dir = config.run_folder(args.profile, args.run_dir)
         runtime.seed_everything(params["seed"])
         fer = data.limit(data.load_fer2013(config.resolve_data(args.data)), params["train_limit"],
@@ -318,9 +331,17 @@ def main(argv: list[str] | None = None) -> int:
             args.model, fer, prepared(fer, spec.preprocessing, run_dir), run_dir, epochs=epochs, seed=params["seed"],
             train_limit=params["train_limit"], eval_limit=params["eval_limit"], retrain=args.retrain,
             before_training=estimate, **compute)
-    except (config.SeriesError, TrainingMismatch, FileNotFoundError, ValueError, KeyError) as e:
+    except (config.SeriesError, TrainingMismatch, lock.FolderInUse, ValueError, KeyError) as e:
         print(f"fer_utils.train: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # a run folder under a file, a read-only place, a missing file...
+        print(f"fer_utils.train: {atomic.problem(e)}", file=sys.stderr)
+        return 1
+    except Exception:
+        traceback.print_exc()
+        print("fer_utils.train: this is a bug (the traceback above says where); please report it with the command",
+              file=sys.stderr)
+        return 2
     summary = {s: round(record[s]["accuracy"], 4) for s in ("val", "test") if s in record}
     chosen = record.get("test", record["val"])
     print(f"{args.model}: {record['epochs']} epochs, best epoch {record['best_epoch']}, accuracy {summary}; "

@@ -95,7 +95,7 @@ def tiny_series(tmp_path, monkeypatch, notebooks: dict[str, list[str]]) -> Path:
     folder, params = tmp_path / "notebooks", tmp_path / "params"
     folder.mkdir()
     params.mkdir()
-    (params / "tiny.yaml").write_text("{}\n")
+    (params / "tiny.yaml").write_text((config.PARAMS_DIR / "smoke.yaml").read_text())  # a valid profile
     for name, sources in notebooks.items():
         write_notebook(folder / f"{name}.ipynb", *sources)
     monkeypatch.setattr(cli, "NOTEBOOKS_DIR", folder)
@@ -149,3 +149,57 @@ def test_log_output_streams_the_notebooks_outputs_only(tmp_path, monkeypatch, ca
     assert cli.main(["run", "--profile", "tiny", "--run-dir", str(tmp_path / "run"), "--log-output"]) == 0
     err = capsys.readouterr().err
     assert "hello from the kernel" in err and "Input Notebook" not in err
+
+
+def write_profile(path: Path, **changes) -> Path:
+    """The smoke profile with `changes` (a value of None drops the key), written to `path`."""
+    import yaml
+
+    params = {**yaml.safe_load((config.PROJECT_ROOT / "params" / "smoke.yaml").read_text()), **changes}
+    path.write_text(yaml.safe_dump({k: v for k, v in params.items() if v is not None}))
+    return path
+
+
+def test_a_profile_missing_a_key_stops_the_run_before_any_notebook(tmp_path, monkeypatch, capsys):
+    tiny_series(tmp_path, monkeypatch, {"01_ok": ["import pathlib\npathlib.Path(run_dir, 'ran').touch()"]})
+    write_profile(config.PARAMS_DIR / "tiny.yaml", epochs_cnn=None)
+    assert cli.main(["run", "--profile", "tiny", "--run-dir", str(tmp_path / "run")]) == 1
+    out, err = capsys.readouterr()
+    assert err.strip() == (f"fer-report: {config.PARAMS_DIR / 'tiny.yaml'}: epochs_cnn is missing (expected a "
+                           f"positive integer: epochs of CNN, augmentation)")
+    assert "[1/" not in out and not (tmp_path / "run" / "ran").exists()
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"epochs_cnn": "ten"}, "epochs_cnn must be a positive integer, got 'ten'"),
+    ({"train_limit": -5}, "train_limit must be 0 or a positive integer, got -5"),
+    ({"seed": None}, "seed is missing (expected an integer: the seed of every random draw)"),
+    ({"mixed_precision_cnn_tuned": "fp8"}, "mixed_precision_cnn_tuned must be false, true, 'float16', 'bfloat16' or "
+                                           "'auto', got 'fp8'"),
+])
+def test_a_wrong_profile_is_one_line_from_the_training_cli(tmp_path, capsys, changes, expected):
+    from fer_utils import train
+
+    path = write_profile(tmp_path / "my.yaml", **changes)
+    assert train.main(["cnn", "--profile", str(path), "--run-dir", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert err == f"fer_utils.train: {path}: {expected}\n"
+
+
+def test_a_profile_is_a_name_or_a_path_with_or_without_its_yaml(tmp_path, monkeypatch):
+    path = write_profile(tmp_path / "mine.yaml", epochs_cnn=3)
+    monkeypatch.chdir(tmp_path)
+    for given in (str(path), str(tmp_path / "mine"), "mine.yaml", "mine"):
+        assert cli.load_profile(given)["epochs_cnn"] == 3 and config.profile_name(given) == "mine"
+    assert config.run_folder(str(path)) == config.RUNS_DIR / "mine"
+    assert cli.load_profile("smoke")["epochs_cnn"] == 2  # a name of params/ first
+    with pytest.raises(SeriesError, match=r"unknown profile 'other.yaml': no other.yaml"):
+        cli.load_profile("other.yaml")
+    with pytest.raises(SeriesError, match="--profile '': name a profile"):
+        cli.load_profile("")
+
+
+def test_an_empty_only_runs_nothing_instead_of_everything():
+    for empty in ("", " ", ","):
+        with pytest.raises(SeriesError, match="names no notebook"):
+            cli.select_notebooks(empty)

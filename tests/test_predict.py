@@ -181,3 +181,22 @@ def test_detected_fer_faces_mostly_keep_the_models_answer(classifier, val_faces,
              for boxes, crops in [faces.faces_in(_placed(face), min_face=48, detector=detector)] if len(boxes) == 1]
     kept = classifier.probabilities(np.stack([c for _, c in found])).argmax(1) == original[[i for i, _ in found]]
     assert len(found) >= found_share * len(val_faces) and kept.mean() >= kept_share
+
+
+def test_an_out_folder_holds_this_runs_outputs_and_a_briefly_trained_model_is_named(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run(capsys, ASTRONAUT, "--out", out, "--detector", "haar")[0] == 0
+    code, _, err = run(capsys, COFFEE, "--out", out, "--detector", "haar")  # again, into the same folder
+    aside = next(tmp_path.glob("out.earlier-*"))
+    assert err.splitlines()[0] == f"fer-report predict: {out} held earlier outputs; moved them to {aside}"
+    assert sorted(p.name for p in out.iterdir()) == ["coffee.png", predict.CSV_NAME]
+    assert sorted(p.name for p in aside.iterdir()) == ["astronaut.png", predict.CSV_NAME]
+    folder = tmp_path / "run" / "models" / "dnn"  # a training folder as the smoke profile leaves it
+    folder.mkdir(parents=True)
+    shutil.copy(predict.PUBLISHED / "models" / "dnn.keras", folder / "best-epoch0002.keras")
+    shutil.copy(predict.PUBLISHED / "models" / "preprocessing.npz", folder.parent / "preprocessing.npz")
+    (folder / "results.json").write_text(json.dumps({"epochs": 2, "val": {"views": "plain"}}))
+    code, out_text, _ = run(capsys, ASTRONAUT, "--model", folder / "best-epoch0002.keras", "--out", tmp_path / "o2")
+    assert code == 0
+    assert "(trained for only 2 epochs, as the smoke profile trains: its answers say little)" in out_text
+    assert "trained for only" not in run(capsys, ASTRONAUT, "--out", tmp_path / "o3")[1]  # the committed model

@@ -84,6 +84,9 @@ def test_a_failed_render_keeps_the_previous_report(tmp_path, monkeypatch):
     with pytest.raises(ZeroDivisionError):
         render.render(run, progress=lambda *a, **k: None)
     assert (run / "report" / "index.html").read_text() == before
+    with pytest.raises(render.RenderError, match="empty is not a run folder: run `fer-report run` first"):
+        render.render(tmp_path / "empty")
+    (tmp_path / "empty").mkdir()
     with pytest.raises(render.RenderError, match="no executed notebooks"):
         render.render(tmp_path / "empty")
 
@@ -100,3 +103,35 @@ def test_browser_check_sees_missing_images_and_tracebacks(tmp_path):
     assert results["index.html"]["images"] == 2 and len(results["index.html"]["broken"]) == 1
     assert results["01_preprocessing.html"]["traceback"] and not results["index.html"]["traceback"]
     assert (tmp_path / "shot.png").stat().st_size > 1000
+
+
+def test_an_unfinished_notebook_stops_the_render_unless_partial_and_is_marked(tmp_path, capsys):
+    """A series killed during notebook 02 leaves papermill's record: cells still pending. render refuses, naming the
+    notebook and how to finish it; --partial renders, and the index and the notebook's pages say it is incomplete."""
+    from fer_utils import cli
+
+    run = fake_run(tmp_path / "run")
+    path = run / "notebooks" / "02_cnn_training.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("print('never ran')"))
+    nb.metadata["papermill"] = {"exception": None}
+    for cell, status in zip(nb.cells, ["completed", "completed", "pending"]):
+        cell.metadata["papermill"] = {"status": status}
+    nbformat.write(nb, path)
+    assert render.unfinished(path) == "stopped before cell 3"
+    assert render.unfinished(run / "notebooks" / "01_preprocessing.ipynb") is None
+    assert cli.main(["render", "--run-dir", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert err == ("fer-report: 02_cnn_training stopped before cell 3: finish with `fer-report run --only 02` (same "
+                   "profile and run folder), or render what there is with --partial\n")
+    assert not (run / "report").exists()
+    assert cli.main(["render", "--run-dir", str(run), "--partial"]) == 0
+    index = (run / "report" / "index.html").read_text()
+    assert "This run is incomplete</b>: 02_cnn_training did not finish" in index and index.count("(incomplete)") == 1
+    for page in (run / "report" / "02_cnn_training.html", run / "report" / "no-input" / "02_cnn_training.html"):
+        assert "Incomplete: this notebook stopped before cell 3" in page.read_text()
+    assert "Incomplete" not in (run / "report" / "01_preprocessing.html").read_text()
+    failed = nbformat.read(path, as_version=4)
+    failed.cells[1].metadata["papermill"]["status"] = "failed"
+    nbformat.write(failed, path)
+    assert render.unfinished(path) == "failed in cell 2"

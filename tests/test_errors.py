@@ -1,0 +1,99 @@
+"""One line for every ordinary mistake, from `fer-report run`, `render`, `predict` and the training CLI: a path that
+is a file where a folder belongs (or under one), a read-only place, an empty option value, too little data to
+split; a traceback only for a bug, with a line saying so."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fer_utils import cli, faces, train
+from tests import fer_files as ff
+from tests.test_cli import tiny_series
+
+
+@pytest.fixture
+def source(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER2013_CACHE", str(tmp_path / "cache"))
+    return ff.write_fer2013_csv(tmp_path / "fer2013.csv", *ff.make_faces(per_usage_class=2))
+
+
+def test_a_folder_option_naming_a_file_or_a_path_under_a_file(tmp_path, source, capsys, monkeypatch):
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+    photo = str(faces.sample_photo())
+    assert cli.main(["predict", photo, "--out", str(taken), "--detector", "haar"]) == 1
+    assert capsys.readouterr().err == f"fer-report predict: --out {taken}: is a file, not a folder\n"
+    assert cli.main(["predict", photo, "--out", str(taken / "out"), "--detector", "haar"]) == 1
+    assert capsys.readouterr().err == f"fer-report predict: {taken / 'out'}: lies under a file, not a folder\n"
+    assert train.main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(taken / "run")]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (f"fer_utils.train: {taken / 'run' / 'models'}: lies under a "
+                                                        f"file, not a folder")
+    tiny_series(tmp_path, monkeypatch, {"01_ok": ["x = 1"]})
+    assert cli.main(["run", "--profile", "tiny", "--run-dir", str(taken)]) == 1
+    assert capsys.readouterr().err == f"fer-report: {taken}: is a file, not a folder\n"
+    assert cli.main(["render", "--run-dir", str(taken)]) == 1
+    assert capsys.readouterr().err == f"fer-report: {taken} is a file, not a run folder\n"
+    assert taken.read_text() == "a file"
+
+
+@pytest.fixture
+def read_only(tmp_path, monkeypatch):
+    """Everything under tmp_path/ro is on a read-only file system, as the operating system says it."""
+    place, mkdir = tmp_path / "ro", Path.mkdir
+
+    def refused(self, *args, **kwargs):
+        if self == place or place in self.parents:
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", refused)
+    return place
+
+
+def test_a_read_only_place_is_one_line_for_each_command(read_only, source, tmp_path, capsys, monkeypatch):
+    said = "is on a read-only file system: choose a writable place"
+    assert cli.main(["predict", str(faces.sample_photo()), "--out", str(read_only / "out"), "--detector", "haar"]) == 1
+    assert capsys.readouterr().err == f"fer-report predict: {read_only / 'out'}: {said}\n"
+    assert train.main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(read_only / "run")]) == 1
+    assert capsys.readouterr().err.splitlines()[-1].startswith(f"fer_utils.train: {read_only / 'run'}")
+    tiny_series(tmp_path, monkeypatch, {"01_ok": ["x = 1"]})
+    assert cli.main(["run", "--profile", "tiny", "--run-dir", str(read_only / "run")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"fer-report: {read_only / 'run'}") and err.endswith(f"{said}\n") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["run", "--run-dir", ""], "fer-report run: --run-dir is empty: give a value or leave the option out\n"),
+    (["run", "--profile", " "], "fer-report run: --profile is empty: give a value or leave the option out\n"),
+    (["predict", "x.png", "--out", ""], "fer-report predict: --out is empty: give a value or leave the option out\n"),
+    (["render", "--run-dir", ""], "fer-report render: --run-dir is empty: give a value or leave the option out\n"),
+])
+def test_an_empty_option_value_is_refused_not_taken_for_the_default(argv, expected, capsys):
+    assert cli.main(argv) == 1
+    assert capsys.readouterr().err == expected
+
+
+def test_the_training_cli_refuses_empty_values_and_too_little_data(tmp_path, capsys, monkeypatch):
+    assert train.main(["dnn", "--data", ""]) == 1
+    assert capsys.readouterr().err == "fer_utils.train: --data is empty: give a value or leave the option out\n"
+    monkeypatch.setenv("FER2013_CACHE", str(tmp_path / "cache"))
+    one = ff.write_tree(tmp_path / "one", ff.tree_members(np.zeros((1, 48, 48), np.uint8), [3], ["Training"]))
+    assert train.main(["dnn", "--profile", "smoke", "--data", str(one), "--run-dir", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("fer_utils.train: ") and "1 Training face and no PublicTest faces: too few to carve" \
+        in err[-1]
+
+
+def test_a_bug_shows_its_traceback_and_says_it_is_one(monkeypatch, capsys):
+    def broken(args):
+        raise KeyError("internal")
+
+    monkeypatch.setattr(cli, "_command", broken)
+    assert cli.main(["render", "--profile", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "KeyError: 'internal'" in err
+    assert err.splitlines()[-1].startswith("fer-report: this is a bug")

@@ -1,0 +1,80 @@
+"""One writer per folder, tried with two processes: a second training of the same model, or a second series, in a
+held run folder stops with one line naming the holder; a lock left by a killed process is taken over."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from fer_utils import cli, lock, train
+from tests import fer_files as ff
+from tests.test_cli import tiny_series
+
+HOLD = """
+import sys, time
+from fer_utils import lock
+with lock.holding(sys.argv[1], sys.argv[2]):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.fixture
+def hold():
+    """Start a process holding a lock file; yields a function (path, what) -> the process, killed at the end."""
+    started = []
+
+    def start(path, what):
+        process = subprocess.Popen([sys.executable, "-c", HOLD, str(path), what], stdout=subprocess.PIPE, text=True)
+        started.append(process)
+        assert process.stdout.readline().strip() == "held"
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()
+
+
+def test_a_held_lock_names_its_holder_and_a_killed_holders_lock_is_taken_over(tmp_path, hold):
+    path = tmp_path / "models" / "cnn.lock"
+    holder = hold(path, "the training of cnn")
+    with pytest.raises(lock.FolderInUse) as error:
+        with lock.holding(path, "another training"):
+            pass
+    message = str(error.value)
+    assert message.startswith(f"{path.parent} is in use by the training of cnn (process {holder.pid} on ")
+    assert ", started 20" in message and message.endswith("wait for it to finish, or stop it")
+    holder.kill()  # SIGKILL: nothing of the holder's clean-up runs
+    holder.wait()
+    with lock.holding(path, "the next training"):
+        assert json.loads(path.read_text())["pid"] == os.getpid()
+    with lock.holding(path, "again"):  # released at the end of the block
+        pass
+
+
+def test_a_second_training_of_the_same_model_in_the_same_run_folder_stops(tmp_path, hold, capsys, monkeypatch):
+    monkeypatch.setenv("FER2013_CACHE", str(tmp_path / "cache"))
+    source = ff.write_fer2013_csv(tmp_path / "fer2013.csv", *ff.make_faces(per_usage_class=2))
+    run = tmp_path / "run"
+    holder = hold(run / "models" / "dnn.lock", "the training of dnn")
+    assert train.main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(run)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"fer_utils.train: {run / 'models'} is in use by the training of dnn (process "
+                              f"{holder.pid} ")
+    assert not (run / "models" / "dnn").exists()  # nothing written beside the holder
+
+
+def test_a_second_series_in_the_same_run_folder_stops(tmp_path, hold, capsys, monkeypatch):
+    tiny_series(tmp_path, monkeypatch, {"01_ok": ["import pathlib\npathlib.Path(run_dir, 'ran').touch()"]})
+    run = tmp_path / "run"
+    holder = hold(run / cli.LOCK_FILE, "fer-report run --profile tiny")
+    assert cli.main(["run", "--profile", "tiny", "--run-dir", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"fer-report: {run} is in use by fer-report run --profile tiny (process {holder.pid} on ")
+    assert err.count("\n") == 1
+    assert not (run / "ran").exists()
