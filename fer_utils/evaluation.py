@@ -52,7 +52,7 @@ def view(x: np.ndarray, dy: int, dx: int, mirror: bool) -> np.ndarray:
 
 def predict_views(model, x: np.ndarray, views, batch_size: int = EVAL_BATCH) -> np.ndarray:
     """The model's outputs (probabilities or SVM scores) for each view of `views`: (len(views), N, classes).
-    The views of a chunk of faces go through one prediction call; one longer than a batch is padded to whole
+    The views of a chunk of faces go through one prediction call: one batch directly, a longer one padded to whole
     batches (with repeats), so that its last batch has the others' shape (Keras' JAX backend compiles each new
     shape anew)."""
     views = list(views)
@@ -61,9 +61,12 @@ def predict_views(model, x: np.ndarray, views, batch_size: int = EVAL_BATCH) -> 
     for start in range(0, len(x), per_chunk):
         faces = x[start:start + per_chunk]
         stacked = np.concatenate([view(faces, *v) for v in views])
-        whole = -(-len(stacked) // batch_size) * batch_size if len(stacked) > batch_size else len(stacked)
-        padded = np.resize(stacked, (whole, *stacked.shape[1:]))
-        predicted = np.asarray(model.predict(padded, batch_size=batch_size, verbose=0), dtype=np.float32)
+        if len(stacked) <= batch_size:  # one batch: no data pipeline to set up (a photo's few faces)
+            predicted = np.asarray(model.predict_on_batch(stacked), dtype=np.float32)
+        else:
+            whole = -(-len(stacked) // batch_size) * batch_size
+            padded = np.resize(stacked, (whole, *stacked.shape[1:]))
+            predicted = np.asarray(model.predict(padded, batch_size=batch_size, verbose=0), dtype=np.float32)
         outputs.append(predicted[:len(stacked)].reshape(len(views), len(faces), -1))
     return np.concatenate(outputs, axis=1)
 

@@ -278,8 +278,6 @@ def _fresh_folder(out: Path, echo) -> Path:
 def _predict_photo(classifier, path, out: Path, names: set[str], min_face: int, explain: bool, detector: str,
                    echo) -> list[dict] | None:
     """One photo of `predict`: its annotated copy and its line; its rows, or None where it failed."""
-    import matplotlib.pyplot as plt
-
     from . import plots
 
     try:
@@ -288,9 +286,8 @@ def _predict_photo(classifier, path, out: Path, names: set[str], min_face: int, 
         echo(f"fer-report predict: {e}", file=sys.stderr)
         return None
     target = out / _unique_name(path, names)
-    figure = plots.annotated_photo(result.photo, result.boxes, result.probabilities, result.crops, result.saliency)
-    plots.save_fig(figure, target.stem, out)
-    plt.close(figure)
+    plots.save_image(plots.annotated_photo(result.photo, result.boxes, result.probabilities, result.crops,
+                                           result.saliency), target.stem, out)
     if not result.found:
         echo(f"fer-report predict: {path}: no face found (faces of at least {min_face} px are looked for)",
              file=sys.stderr)
