@@ -36,6 +36,9 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[s
     from .train import keras, load_best
 
     run, project = RunPaths(Path(run_dir).expanduser().resolve()), Path(project)
+    if not run.root.is_dir():
+        raise PublishError(f"{run.root} is a file, not a run folder" if run.root.exists() else
+                           f"{run.root} is not a run folder: run `fer-report run` and `render` first")
     if Path(into).is_absolute() or ".." in Path(into).parts or not Path(into).parts:
         raise PublishError(f"--into {into!r}: name a folder inside the project, such as reference or reference/full")
     folder = project / into

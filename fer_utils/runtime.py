@@ -13,7 +13,6 @@ from importlib import metadata
 
 import numpy as np
 
-from .config import shown_path
 
 PRECISIONS = {False: "float32", True: "mixed_float16", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 
@@ -262,18 +261,6 @@ def setup_logging(fmt: str = "%(levelname)s %(name)s: %(message)s") -> None:
     for own in list(tensorflow.handlers):
         tensorflow.removeHandler(own)
     tensorflow.propagate = True
-
-
-def banner(profile: str, run_dir: str | os.PathLike) -> str:
-    """What a notebook states first: profile, run folder, library versions, and the Keras backend's devices
-    when Keras is loaded."""
-    lines = [f"profile {profile}; run folder {shown_path(run_dir)}",
-             ", ".join(f"{name} {version}" for name, version in versions().items())]
-    if "keras" in sys.modules:
-        import keras
-
-        lines.append(f"Keras backend {keras.backend.backend()} on {', '.join(devices())}")
-    return "\n".join(lines)
 
 
 def versions() -> dict[str, str]:

@@ -4,6 +4,7 @@ once, preprocesses it with the run's saved statistics, and trains, loads or read
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -126,7 +127,15 @@ class Run:
         claims.record_finding(self.root, key, value)
 
     def banner(self) -> str:
-        return runtime.banner(self.profile, self.root)
+        """What a notebook states first: profile, run folder, library versions, and the Keras backend's devices
+        when Keras is loaded."""
+        lines = [f"profile {self.profile}; run folder {config.shown_path(self.root)}",
+                 ", ".join(f"{name} {version}" for name, version in runtime.versions().items())]
+        if "keras" in sys.modules:
+            import keras
+
+            lines.append(f"Keras backend {keras.backend.backend()} on {', '.join(runtime.devices())}")
+        return "\n".join(lines)
 
 
 def setup_run(namespace: dict, keras: bool = False) -> Run:

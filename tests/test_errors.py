@@ -35,8 +35,9 @@ def test_a_folder_option_naming_a_file_or_a_path_under_a_file(tmp_path, source, 
     tiny_series(tmp_path, monkeypatch, {"01_ok": ["x = 1"]})
     assert cli.main(["run", "--profile", "tiny", "--run-dir", str(taken)]) == 1
     assert capsys.readouterr().err == f"fer-report: {taken}: is a file, not a folder\n"
-    assert cli.main(["render", "--run-dir", str(taken)]) == 1
-    assert capsys.readouterr().err == f"fer-report: {taken} is a file, not a run folder\n"
+    for command in ("render", "publish"):
+        assert cli.main([command, "--run-dir", str(taken)]) == 1
+        assert capsys.readouterr().err == f"fer-report: {taken} is a file, not a run folder\n"
     assert taken.read_text() == "a file"
 
 
