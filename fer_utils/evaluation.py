@@ -24,6 +24,7 @@ VIEW_SETS = {
 }
 EVAL_BATCH = 512  # faces per prediction call (inference only, so the batch changes no number)
 CHUNK = 16 * EVAL_BATCH  # views of faces predicted per call
+SMALL_BATCH = 64  # the smallest padded batch of a prediction that fits in one batch
 
 
 def views_of(name: str) -> list[tuple[int, int, bool]]:
@@ -52,17 +53,19 @@ def view(x: np.ndarray, dy: int, dx: int, mirror: bool) -> np.ndarray:
 
 def predict_views(model, x: np.ndarray, views, batch_size: int = EVAL_BATCH) -> np.ndarray:
     """The model's outputs (probabilities or SVM scores) for each view of `views`: (len(views), N, classes).
-    The views of a chunk of faces go through one prediction call: one batch directly, a longer one padded to whole
-    batches (with repeats), so that its last batch has the others' shape (Keras' JAX backend compiles each new
-    shape anew)."""
+    The views of a chunk of faces go through one prediction call: one batch directly (padded to a power of two of
+    at least SMALL_BATCH), a longer one padded to whole batches, so that few shapes reach the model (TensorFlow
+    traces, and Keras' JAX backend compiles, each new shape anew); the padding repeats views and is dropped."""
     views = list(views)
     per_chunk = max(1, CHUNK // len(views))
     outputs = []
     for start in range(0, len(x), per_chunk):
         faces = x[start:start + per_chunk]
         stacked = np.concatenate([view(faces, *v) for v in views])
-        if len(stacked) <= batch_size:  # one batch: no data pipeline to set up (a photo's few faces)
-            predicted = np.asarray(model.predict_on_batch(stacked), dtype=np.float32)
+        if len(stacked) <= batch_size:  # one batch: no data pipeline to set up (a photo's few faces), padded to
+            size = min(batch_size, max(SMALL_BATCH, 1 << (len(stacked) - 1).bit_length()))  # a power of two
+            predicted = np.asarray(model.predict_on_batch(np.resize(stacked, (size, *stacked.shape[1:]))),
+                                   dtype=np.float32)  # so that few shapes are ever traced or compiled
         else:
             whole = -(-len(stacked) // batch_size) * batch_size
             padded = np.resize(stacked, (whole, *stacked.shape[1:]))
