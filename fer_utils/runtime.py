@@ -37,7 +37,11 @@ def import_keras_quietly() -> None:
     """Import Keras and start its backend's devices with file descriptor 2 muted: TensorFlow's C++ start-up
     lines ignore TF_CPP_MIN_LOG_LEVEL and would fill notebooks and reports. Under another backend TensorFlow is
     not imported at all (Keras on JAX trains and predicts from numpy arrays without it, 1.5 s saved per
-    process). `devices()` says what was found."""
+    process). TensorFlow's tf.function retracing hints are dropped from its log. `devices()` says what was
+    found."""
+    tensorflow = logging.getLogger("tensorflow")
+    if _retracing_hint not in tensorflow.filters:
+        tensorflow.addFilter(_retracing_hint)
     if "keras" in sys.modules:
         return
     with quiet_stderr():
@@ -51,6 +55,12 @@ def import_keras_quietly() -> None:
             import jax
 
             jax.devices()
+
+
+def _retracing_hint(record: logging.LogRecord) -> bool:
+    """False for TensorFlow's tf.function retracing hint: meant for developers, and counted over every model of a
+    process (predict loads one per command, a test process many), each traced once per input shape by design."""
+    return "triggered tf.function retracing" not in record.getMessage()
 
 
 @contextlib.contextmanager

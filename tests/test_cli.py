@@ -112,9 +112,9 @@ def test_tensorflows_own_stdout_handler_gives_way_to_the_log_on_stderr(capsys):
     tensorflow = logging.getLogger("tensorflow")
     tensorflow.addHandler(logging.StreamHandler(sys.stdout))  # what TensorFlow adds in an interactive session
     runtime.setup_logging()
-    tensorflow.warning("5 out of the last 12 calls triggered tf.function retracing")
+    tensorflow.warning("5 out of the last 12 calls to f took long")
     out, err = capsys.readouterr()
-    assert out == "" and "WARNING tensorflow: 5 out of the last 12 calls" in err and tensorflow.handlers == []
+    assert out == "" and "WARNING tensorflow: 5 out of the last 12 calls to f took long" in err and tensorflow.handlers == []
 
 
 def test_runner_uses_this_interpreter_and_names_the_failing_cell(tmp_path, monkeypatch, capsys):

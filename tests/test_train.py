@@ -4,6 +4,7 @@ mix parameters; evaluation plain and flip-averaged; curve analysis."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -396,3 +397,14 @@ def test_a_gpu_the_backend_cannot_see_is_warned_about(monkeypatch):
     monkeypatch.setattr(runtime, "devices", lambda: ["CPU"])
     monkeypatch.setattr(runtime, "machine_gpus", lambda: [])
     assert runtime.device_report()[1] is None
+
+
+def test_tensorflows_retracing_hint_is_dropped_and_other_warnings_stay(caplog):
+    from fer_utils import runtime
+
+    runtime.import_keras_quietly()
+    logger = logging.getLogger("tensorflow")
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        logger.warning("6 out of the last 10 calls to <function f> triggered tf.function retracing. Tracing is ...")
+        logger.warning("a warning that matters")
+    assert [r.getMessage() for r in caplog.records] == ["a warning that matters"]
