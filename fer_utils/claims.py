@@ -77,14 +77,16 @@ def _findings(folder: Path) -> dict:
 
 @dataclass(frozen=True)
 class Claim:
-    """One claim of the report: its words, the notebook that tests it, the models it needs, and its check
-    (evidence -> verdict, number, what was measured in words, why when not testable)."""
+    """One claim of the report: its words, the notebook that tests it, the models it needs, the finding that
+    notebook records for it (if any), and its check (evidence -> verdict, number, what was measured in words, why
+    when not testable)."""
 
     key: str
     text: str
     notebook: str
     models: tuple[str, ...]
     check: Callable[[Evidence], tuple[str, float | None, str, str]]
+    finding: str | None = None
 
 
 def _report_epochs(name: str) -> int:
@@ -153,58 +155,44 @@ def _cnn_beats_dnn(e: Evidence):
     return (HOLDS if gain >= 0.05 and fewer else FAILS), gain, said, ""
 
 
-def _confusion(e: Evidence) -> dict | None:
-    return e.findings.get("confusion")
+def _on_the_cnn(e: Evidence, holds: bool, number: float, said: str):
+    """The verdict of a claim about what the trained CNN does: not testable while it is barely trained."""
+    if e.epochs("cnn") < TRAINED_ENOUGH:
+        return UNTESTABLE, number, said, f"needs at least {TRAINED_ENOUGH} epochs of the CNN"
+    return (HOLDS if holds else FAILS), number, said, ""
 
 
 def _easiest_and_hardest(e: Evidence):
-    found = _confusion(e)
-    if found is None:
-        return UNTESTABLE, None, "", "notebook 05 has not run"
+    found = e.findings["confusion"]
     recall = found["recall"]
     easiest, hardest = max(recall, key=recall.get), min(recall, key=recall.get)
     said = (f"easiest {easiest} ({recall[easiest]:.1%}), hardest {hardest} ({recall[hardest]:.1%}); "
             f"fear {recall['fear']:.1%} on {found['split']}")
-    if e.epochs("cnn") < TRAINED_ENOUGH:
-        return UNTESTABLE, recall["happy"], said, f"needs at least {TRAINED_ENOUGH} epochs of the CNN"
-    return (HOLDS if (easiest, hardest) == ("happy", "fear") else FAILS), recall["happy"], said, ""
+    return _on_the_cnn(e, (easiest, hardest) == ("happy", "fear"), recall["happy"], said)
 
 
 def _sad_as_neutral(e: Evidence):
-    found = _confusion(e)
-    if found is None:
-        return UNTESTABLE, None, "", "notebook 05 has not run"
+    found = e.findings["confusion"]
     share = found["matrix"]["sad"]["neutral"]
     said = f"{share:.1%} of sad faces predicted neutral on {found['split']}"
-    if e.epochs("cnn") < TRAINED_ENOUGH:
-        return UNTESTABLE, share, said, f"needs at least {TRAINED_ENOUGH} epochs of the CNN"
-    return (HOLDS if 0.2 <= share <= 0.3 else FAILS), share, said, ""
+    return _on_the_cnn(e, 0.2 <= share <= 0.3, share, said)
 
 
 def _mouth_saliency(e: Evidence):
-    found = e.findings.get("saliency_regions")
-    if found is None:
-        return UNTESTABLE, None, "", "notebook 06 has not run"
+    found = e.findings["saliency_regions"]
     shares = found["saliency"]
-    top = max(shares, key=shares.get)
     ranked = sorted(shares, key=shares.get, reverse=True)
     said = f"{ranked[0]} {shares[ranked[0]]:.0%} of the saliency on {found['area'][ranked[0]]:.0%} of the face; " + \
         "; ".join(f"{r} {shares[r]:.0%} on {found['area'][r]:.0%}" for r in ranked[1:])
-    if e.epochs("cnn") < TRAINED_ENOUGH:
-        return UNTESTABLE, shares["mouth"], said, f"needs at least {TRAINED_ENOUGH} epochs of the CNN"
-    return (HOLDS if top == "mouth" else FAILS), shares["mouth"], said, ""
+    return _on_the_cnn(e, ranked[0] == "mouth", shares["mouth"], said)
 
 
 def _filters_copies_and_complements(e: Evidence):
-    found = e.findings.get("filter_pairs")
-    if found is None:
-        return UNTESTABLE, None, "", "notebook 07 has not run"
+    found = e.findings["filter_pairs"]
     similar, complementary = found["similar_r"], found["complementary_r"]
     said = (f"most alike filters {found['similar'][0]} and {found['similar'][1]} (r = {similar:.2f}), most "
             f"complementary {found['complementary'][0]} and {found['complementary'][1]} (r = {complementary:.2f})")
-    if e.epochs("cnn") < TRAINED_ENOUGH:
-        return UNTESTABLE, similar, said, f"needs at least {TRAINED_ENOUGH} epochs of the CNN"
-    return (HOLDS if similar >= 0.9 and complementary <= -0.5 else FAILS), similar, said, ""
+    return _on_the_cnn(e, similar >= 0.9 and complementary <= -0.5, similar, said)
 
 
 def _dlsvm_accuracy(e: Evidence):
@@ -238,12 +226,13 @@ CLAIMS = (
     Claim("cnn_vs_dnn", "The CNN does much better than the DNN with fewer parameters", "04_dnn", ("cnn", "dnn"),
           _cnn_beats_dnn),
     Claim("easiest_hardest", "Happy is the easiest expression and fear the hardest", "05_confusion_matrix",
-          ("cnn",), _easiest_and_hardest),
+          ("cnn",), _easiest_and_hardest, finding="confusion"),
     Claim("sad_neutral", "About a quarter of sad faces are taken for neutral", "05_confusion_matrix", ("cnn",),
-          _sad_as_neutral),
-    Claim("mouth", "The mouth carries most of the saliency", "06_saliency", ("cnn",), _mouth_saliency),
+          _sad_as_neutral, finding="confusion"),
+    Claim("mouth", "The mouth carries most of the saliency", "06_saliency", ("cnn",), _mouth_saliency,
+          finding="saliency_regions"),
     Claim("filters", "Some conv2 filters are near copies of each other and some complementary", "07_filters",
-          ("cnn",), _filters_copies_and_complements),
+          ("cnn",), _filters_copies_and_complements, finding="filter_pairs"),
     Claim("dlsvm", "DLSVM reaches about 65%", "08_dlsvm", ("dlsvm_svm",), _dlsvm_accuracy),
     Claim("svm_head", "Tang: the L2-SVM objective does better than softmax on the same network", "08_dlsvm",
           ("dlsvm_svm", "dlsvm_softmax"), _svm_beats_softmax),
@@ -260,12 +249,16 @@ def evaluate(evidence: Evidence) -> list[dict]:
         if missing:
             row.update(measured="", number=None, budget="", verdict=UNTESTABLE,
                        why=f"not trained in this run: {', '.join(registry.label(m) for m in missing)}")
+            rows.append(row)
+            continue
+        if claim.finding is not None and claim.finding not in evidence.findings:
+            verdict, number, measured, why = UNTESTABLE, None, "", f"notebook {claim.notebook[:2]} has not run"
         else:
             verdict, number, measured, why = claim.check(evidence)
-            row.update(measured=measured, number=None if number is None else round(float(number), 4),
-                       budget="; ".join(f"{registry.label(m)}: {evidence.epochs(m)} of {_report_epochs(m)} epochs"
-                                        for m in claim.models),
-                       verdict=verdict, why=why)
+        row.update(measured=measured, number=None if number is None else round(float(number), 4),
+                   budget="; ".join(f"{registry.label(m)}: {evidence.epochs(m)} of {_report_epochs(m)} epochs"
+                                    for m in claim.models),
+                   verdict=verdict, why=why)
         rows.append(row)
     return rows
 
