@@ -129,6 +129,10 @@ class RunPaths:
         """A model's training folder: history, checkpoints, best model, results."""
         return self.models / name
 
+    def seed_model(self, name: str, seed: int) -> Path:
+        """The training folder of `name` trained with an extra seed (the spread of a result over seeds)."""
+        return self.models / f"{name}-seed{int(seed)}"
+
     def statistics(self, kind: str) -> Path:
         """The saved preprocessing statistics of `kind` ("report": preprocessing.npz, written by notebook 01)."""
         return self.models / ("preprocessing.npz" if kind == "report" else f"{kind}_preprocessing.npz")

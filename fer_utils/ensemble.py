@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, log_loss
 
-from . import evaluation, registry
+from . import evaluation, registry, uncertainty
 from .data import CLASS_NAMES
 
 ROUNDS = 30  # selection rounds: weights are multiples of 1/ROUNDS
@@ -57,8 +57,14 @@ def evaluate(val: dict[str, np.ndarray], y_val: np.ndarray, test: dict[str, np.n
 
     without = {name: scored(select_weights({n: p for n, p in val.items() if n != name}, y_val, rounds))
                for name in val} if len(val) > 1 else {}
-    return {"members": list(val), "weights": weights, "selection": f"greedy, {rounds} rounds, val log-loss",
-            **scored(weights), "member_accuracy": {n: scored({n: 1.0}) for n in val}, "without": without}
+    record = {"members": list(val), "weights": weights, "selection": f"greedy, {rounds} rounds, val log-loss",
+              **scored(weights), "member_accuracy": {n: scored({n: 1.0}) for n in val}, "without": without,
+              "faces": {"val": int(len(y_val)), **({"test": int(len(y_test))} if test is not None else {})}}
+    if test is not None:
+        best, _ = best_member(record)
+        record["against_best"] = {"member": best, **uncertainty.paired(combine(test, weights).argmax(1) == y_test,
+                                                                        test[best].argmax(1) == y_test)}
+    return record
 
 
 def best_member(record: dict) -> tuple[str, float]:

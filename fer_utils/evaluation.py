@@ -79,6 +79,11 @@ def view_outputs(model, x: np.ndarray, name: str = "mirror") -> np.ndarray:
     return predict_views(model, x, views_of(name)).mean(axis=0)
 
 
+def correct_with(model, x: np.ndarray, y: np.ndarray, name: str = "plain") -> np.ndarray:
+    """Which faces the model gets right with view set `name` (booleans, in the faces' order)."""
+    return view_outputs(model, x, name).argmax(axis=1) == np.asarray(y)
+
+
 def probabilities(outputs: np.ndarray, scores: bool = False) -> np.ndarray:
     """Class probabilities of a model's outputs: as they are (renormalised in float64), or softmax of SVM
     `scores`."""

@@ -146,6 +146,13 @@ def extreme_pairs(corr: np.ndarray) -> dict:
             "complementary": (int(upper[0][lo]), int(upper[1][lo])), "complementary_r": float(values[lo])}
 
 
+def pairs_beyond(corr: np.ndarray, thresholds) -> dict[str, int]:
+    """How many pairs of distinct filters correlate at or above each positive threshold, or at or below each
+    negative one: {"0.90": count, "-0.50": count, ...}."""
+    values = corr[np.triu_indices(len(corr), k=1)]
+    return {f"{t:.2f}": int(np.sum(values >= t) if t > 0 else np.sum(values <= t)) for t in thresholds}
+
+
 def top_activating(outputs: np.ndarray, k: int) -> np.ndarray:
     """For each filter, the indices of the k faces with the highest mean activation: (F, k), best first."""
     means = outputs.mean(axis=(1, 2))

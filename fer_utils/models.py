@@ -99,15 +99,15 @@ def _cnn_layers(x):
     return layers.Dense(len(CLASS_NAMES), activation="softmax", name="emotion", dtype="float32")(x)
 
 
-def build_dnn(seed: int | None = None) -> keras.Model:
-    """Six dense layers (512, 512, 512, 256, 256, 256) on the flattened face, compiled (`seed` is unused: the
-    DNN has no random layers of its own beyond dropout, seeded globally)."""
+def build_dnn(augment: bool = False, seed: int | None = None) -> keras.Model:
+    """Six dense layers (512, 512, 512, 256, 256, 256) on the flattened face, compiled; with `augment`, behind the
+    report's augmentation layers (as its description of Figure 3 implies: training worse than validation)."""
     inputs = keras.Input(INPUT_SHAPE, name="face")
-    x = layers.Flatten(name="flatten")(inputs)
+    x = layers.Flatten(name="flatten")(augmentation(seed)(inputs) if augment else inputs)
     for i, (units, dropout) in enumerate(zip((512, 512, 512, 256, 256, 256), (0, 0.1, 0.1, 0.1, 0.1, 0.1)), 1):
         x = _dense_block(x, units, f"dense{i}", dropout)
     outputs = layers.Dense(len(CLASS_NAMES), activation="softmax", name="emotion", dtype="float32")(x)
-    return _compiled(keras.Model(inputs, outputs, name="dnn"))
+    return _compiled(keras.Model(inputs, outputs, name="dnn_aug" if augment else "dnn"))
 
 
 @keras.saving.register_keras_serializable(package="fer_utils")

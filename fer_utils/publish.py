@@ -77,6 +77,11 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[s
         put(folder / "histories" / f"{name}.csv", copy_of=run.model(name) / "history.csv")
         if (run.model(name) / results.OUTPUTS_FILE).exists():
             put(folder / "outputs" / f"{name}.npz", copy_of=run.model(name) / results.OUTPUTS_FILE)
+    for name, seeds in run_results.get("seeds", {}).items():  # extra seeds: numbers only, no weights
+        for seed in seeds:
+            history, outputs = reference.seed_paths(folder, name, int(seed))
+            put(history, copy_of=run.seed_model(name, int(seed)) / "history.csv")
+            put(outputs, copy_of=run.seed_model(name, int(seed)) / results.OUTPUTS_FILE)
     for name in FACE_FREE_FIGURES:
         if (run.figures / f"{name}.png").exists():
             put(figures / f"{name}.png", copy_of=run.figures / f"{name}.png")

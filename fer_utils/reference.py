@@ -183,6 +183,45 @@ def start_from(name: str, wanted: dict, run_root: str | os.PathLike, train_image
     return adopted(folder) if ref is not None and adopt(ref, run_root, train_images) else None
 
 
+def seed_paths(folder: str | os.PathLike, name: str, seed: int) -> tuple[Path, Path]:
+    """Where a reference run keeps an extra-seed training of `name`: its history and its outputs (its record is in
+    results.json under "seeds"; its weights are not committed)."""
+    folder = Path(folder)
+    return folder / "histories" / f"{name}-seed{seed}.csv", folder / "outputs" / f"{name}-seed{seed}.npz"
+
+
+def take_seed(name: str, wanted: dict, folder: str | os.PathLike) -> bool:
+    """Whether the extra-seed training folder `folder` holds, or now holds copied in, a reference run's results of
+    that training with `settings` `wanted` (record, history and outputs, with a MARKER; no weights): True, or
+    False where no reference run holds it and it must be trained."""
+    folder = Path(folder)
+    if adopted(folder) is not None and adopted(folder).get("training") == wanted \
+            and (folder / results.RESULTS_FILE).is_file():
+        return True
+    for run in REFERENCE_RUNS:
+        try:
+            record = json.loads((config.PROJECT_ROOT / run / results.RESULTS_FILE).read_text()
+                                ).get("seeds", {}).get(name, {}).get(str(wanted["seed"]))
+        except (OSError, ValueError, AttributeError):
+            continue
+        history, outputs = seed_paths(config.PROJECT_ROOT / run, name, wanted["seed"])
+        if not record or record.get("training") != wanted or not history.is_file() or not outputs.is_file():
+            continue
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with _scratch(folder.parent, folder.name) as staged:
+            shutil.copyfile(history, staged / "history.csv")
+            shutil.copyfile(outputs, staged / results.OUTPUTS_FILE)
+            atomic.write_json(staged / results.RESULTS_FILE, record)
+            atomic.write_json(staged / MARKER, {"reference": config.shown_path(config.PROJECT_ROOT / run),
+                                                "training": wanted})
+            if folder.exists():
+                set_aside(folder, "makes way for the reference run's results of this training")
+            os.replace(staged, folder)
+        log.info("%s: the reference run's results of this training (%s), not trained here", folder.name, run)
+        return True
+    return False
+
+
 def evaluation(folder: str | os.PathLike, faces: dict[str, int], view_sets) -> tuple[dict, dict] | None:
     """The reference run's evaluation of the training copied into `folder` (its record and its saved outputs,
     `fer_utils.results.evaluation_of`), where it holds one for these faces and view sets; None where the run

@@ -70,6 +70,7 @@ for _spec in (
     ModelSpec("cnn_noaug", "CNN, no augmentation", _builder("build_cnn", augment=False), "epochs_cnn_noaug",
               "03_augmentation_ablation"),
     ModelSpec("dnn", "DNN", _builder("build_dnn"), "epochs_dnn", "04_dnn"),
+    ModelSpec("dnn_aug", "DNN, augmentation", _builder("build_dnn", augment=True), "epochs_dnn", "04_dnn"),
     ModelSpec("dlsvm_svm", "DLSVM, L2-SVM head", _builder("build_dlsvm", head="svm"), "epochs_dlsvm", "08_dlsvm",
               preprocessing="tang", views=CROP_VIEWS, scores=True),
     ModelSpec("dlsvm_softmax", "DLSVM, softmax head", _builder("build_dlsvm", head="softmax"), "epochs_dlsvm",

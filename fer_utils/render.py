@@ -71,6 +71,9 @@ def results_of(run: Path, manifest: dict) -> dict:
     the data's SHA-256, and the run's ensemble (`fer_utils.ensemble`) when it has one."""
     summary = {"profile": manifest.get("profile", run.name), "data_sha256": manifest.get("data", {}).get("sha256"),
                "models": results.collect(run)}
+    seeds = results.collect_seeds(run)
+    if seeds:
+        summary["seeds"] = seeds
     if RunPaths(run).ensemble.exists():
         summary["ensemble"] = json.loads(RunPaths(run).ensemble.read_text())
     return summary
@@ -166,11 +169,17 @@ def _claims_html(checked: list[dict]) -> str:
     """The claims table: each claim of the report with this run's measurement, budget and verdict."""
     e = html.escape
     rows = "".join(f'<tr class="{e(r["verdict"].replace(" ", "-"))}"><td>{e(r["claim"])}</td><td>{e(r["measured"])}</td>'
-                   f'<td>{e(r["budget"])}</td><td><b>{e(r["verdict"])}</b>{(" (" + e(r["why"]) + ")") if r["why"] else ""}'
+                   f'<td>{e(r.get("threshold", ""))}</td><td>{e(r["budget"])}</td><td><b>{e(r["verdict"])}</b>'
+                   f'{("<p class=why>" + e(r["why"]) + "</p>") if r["why"] else ""}'
+                   f'{("<p class=experiment>Tested: " + e(r["experiment"]) + "</p>") if r.get("experiment") else ""}'
                    f'</td><td><a href="#{e(r["notebook"])}">{e(r["notebook"][:2])}</a></td></tr>' for r in checked)
     return (f'<section id="claims"><h2>The report\'s claims in this run</h2><p>Each verdict is computed from this '
-            f'run\'s results (claims.json); test is PrivateTest.</p><table><tr><th>claim</th><th>this run</th>'
-            f'<th>budget (epochs of the report\'s)</th><th>verdict</th><th>notebook</th></tr>{rows}</table></section>')
+            f'run\'s results (claims.json); test is PrivateTest, scored with the test-time views chosen on val. '
+            f'Intervals are 95%: Wilson\'s for one accuracy, a paired bootstrap over the same faces for a difference '
+            f'(with McNemar\'s exact test); a comparison holds only where its interval excludes zero. Under a verdict '
+            f'other than holds: its likeliest reason, and the experiment that tested it.</p><table><tr><th>claim</th>'
+            f'<th>this run</th><th>rule (the report\'s words) and margin</th><th>budget (epochs of the report\'s)</th>'
+            f'<th>verdict</th><th>notebook</th></tr>{rows}</table></section>')
 
 
 def _index(parts: list[dict], run_results: dict, manifest: dict, taken: dict | None = None,
@@ -205,7 +214,7 @@ def _index(parts: list[dict], run_results: dict, manifest: dict, taken: dict | N
 body {{ font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.45; }}
 table {{ border-collapse: collapse; font-size: 0.9rem; }} th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.5rem; }}
 td {{ text-align: right; }} #claims td {{ text-align: left; }} tr.holds b {{ color: #1a7f37; }}
-tr.does-not-hold b {{ color: #b42318; }} .incomplete {{ color: #b42318; }} figure {{ margin: 1rem 0; }} img {{ max-width: 100%; }}
+tr.does-not-hold b {{ color: #b42318; }} .why, .experiment {{ margin: 0.2rem 0; font-size: 0.85rem; }} .incomplete {{ color: #b42318; }} figure {{ margin: 1rem 0; }} img {{ max-width: 100%; }}
 figcaption {{ color: #666; font-size: 0.8rem; }} section {{ border-top: 1px solid #ddd; margin-top: 2rem; }}
 </style></head><body>
 <h1>Facial expression recognition on FER2013</h1>

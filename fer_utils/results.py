@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import atomic, evaluation, registry
+from . import atomic, evaluation, registry, uncertainty
 from .config import RunPaths
 
 RESULTS_FILE = "results.json"  # in a model's training folder, and (all models of a run) in its report
@@ -29,6 +29,7 @@ ANCHORS = {
 }
 
 COUNTS = ("trainable parameters", "epochs", "best epoch")
+FACES_COLUMNS = {"val": "val faces", "test": "test faces"}  # how many faces each split's accuracies are over
 
 
 def anchor(key: str) -> float:
@@ -47,6 +48,49 @@ def record(name: str, *, trainable_parameters: int, epochs: int, best_epoch: int
             "epochs": int(epochs), "best_epoch": int(best_epoch), "training_seconds": round(float(training_seconds), 1),
             **({"training": training} if training is not None else {}),
             **({"evaluated_in": evaluated_in} if evaluated_in else {}), **splits}
+
+
+INTERVALS = ("accuracy", "flip_accuracy", "views_accuracy")  # the accuracies of a split that carry an interval
+
+
+def per_face(splits: dict[str, dict], outputs: dict[str, np.ndarray], labels: dict[str, np.ndarray]) -> dict:
+    """Each split's record (`fer_utils.evaluation.evaluate_splits`) with what its outputs (averaged over the views
+    chosen on val) say face by face: `faces`, which faces were right (`correct`, packed), recall per class
+    (`views_per_class`), and the 95% interval of each accuracy (`intervals`). An error where the outputs do not
+    give the record's accuracy (they belong to another training)."""
+    done = {}
+    for split, record in splits.items():
+        y = np.asarray(labels[split])
+        correct = outputs[split].argmax(axis=1) == y
+        if abs(correct.mean() - record["views_accuracy"]) > 0.5 / len(y):
+            raise ValueError(f"the saved {split} outputs give {correct.mean():.2%}, not the recorded "
+                             f"{record['views_accuracy']:.2%} with the chosen views: they are another training's")
+        recall = evaluation.per_class_metrics(y, outputs[split].argmax(axis=1))["recall"]
+        done[split] = {**record, "faces": int(len(y)), "correct": uncertainty.pack(correct),
+                       "views_per_class": {c: float(v) for c, v in recall.items()},
+                       "intervals": {k: list(uncertainty.accuracy_interval(record[k], len(y))) for k in INTERVALS}}
+    return done
+
+
+def accuracy_text(record: dict, split: str = "test", which: str = "views_accuracy") -> str:
+    """One accuracy of a record's split with its 95% interval: "63.3% (61.7-64.9%)"."""
+    found = record[split]
+    interval = found.get("intervals", {}).get(which)
+    return f"{found[which]:.1%}" + (f" ({uncertainty.interval_text(*interval)})" if interval else "")
+
+
+def correct(record: dict, split: str = "test") -> np.ndarray:
+    """Which faces of `split` a model's record (`per_face`) got right with its chosen views."""
+    found = record.get(split, {})
+    if "correct" not in found:
+        raise ValueError(f"the results of {record['model']} hold no per-face results on {split}: evaluate it again")
+    return uncertainty.unpack(found["correct"], found["faces"])
+
+
+def compare(first: dict, second: dict, split: str = "test") -> dict:
+    """Two models' records on the same faces of `split` (chosen views each): the paired comparison of
+    `fer_utils.uncertainty.paired` (difference = first minus second)."""
+    return uncertainty.paired(correct(first, split), correct(second, split))
 
 
 def write(folder: str | os.PathLike, results: dict) -> Path:
@@ -115,11 +159,28 @@ def read(run_dir: str | os.PathLike, name: str) -> dict:
     return json.loads(path.read_text())
 
 
+def read_record(folder: str | os.PathLike) -> dict:
+    """The results record in a training folder."""
+    return json.loads((Path(folder) / RESULTS_FILE).read_text())
+
+
 def collect(run_dir: str | os.PathLike) -> dict[str, dict]:
     """The results of every registered model that the run has trained, in registry order."""
     run = RunPaths(Path(run_dir).expanduser().resolve())
     return {name: json.loads((run.model(name) / RESULTS_FILE).read_text()) for name in registry.MODELS
             if (run.model(name) / RESULTS_FILE).exists()}
+
+
+def collect_seeds(run_dir: str | os.PathLike) -> dict[str, dict[str, dict]]:
+    """The results of every extra-seed training in a run (models/<name>-seed<N>): name -> seed (text) -> record."""
+    run = RunPaths(Path(run_dir).expanduser().resolve())
+    found: dict[str, dict[str, dict]] = {}
+    for name in registry.MODELS:
+        for path in sorted(run.models.glob(f"{name}-seed*/{RESULTS_FILE}")):
+            seed = path.parent.name.rsplit("-seed", 1)[1]
+            if seed.isdigit():
+                found.setdefault(name, {})[seed] = json.loads(path.read_text())
+    return found
 
 
 def overfitting_onset(history: pd.DataFrame) -> int | None:
@@ -161,19 +222,25 @@ def table(records, anchors=(), ensemble: dict | None = None) -> pd.DataFrame:
                      "epochs": r["epochs"], "best epoch": r["best_epoch"], "best val accuracy": val.get("accuracy"),
                      "test accuracy": test.get("accuracy"), "test accuracy, flip-averaged": test.get("flip_accuracy"),
                      VIEWS_COLUMN: test.get("views"), "test accuracy, chosen views": test.get("views_accuracy"),
-                     "training minutes": r["training_seconds"] / 60})
+                     "training minutes": r["training_seconds"] / 60, **_faces(r)})
     if ensemble:
         rows.append({"model": ensemble_label(ensemble), "best val accuracy": ensemble["val"],
-                     VIEWS_COLUMN: "each member's", "test accuracy, chosen views": ensemble.get("test")})
+                     VIEWS_COLUMN: "each member's", "test accuracy, chosen views": ensemble.get("test"),
+                     **_faces({s: {"faces": n} for s, n in ensemble.get("faces", {}).items()})})
     columns = ["model", "trainable parameters", "epochs", "best epoch", "best val accuracy", "test accuracy",
-               "test accuracy, flip-averaged", VIEWS_COLUMN, "test accuracy, chosen views", "training minutes"]
+               "test accuracy, flip-averaged", VIEWS_COLUMN, "test accuracy, chosen views", "training minutes",
+               *FACES_COLUMNS.values()]
     frame = pd.DataFrame(rows, columns=columns).set_index("model")
     keys = list(ANCHORS) if anchors is True else list(anchors)
     if keys:
         published = pd.DataFrame([{"model": ANCHORS[k][0], "test accuracy": ANCHORS[k][1]} for k in keys])
         frame = pd.concat([frame, published.set_index("model").reindex(columns=frame.columns)])
-    numbers = [c for c in frame.columns if c not in COUNTS and c != VIEWS_COLUMN]
-    return frame.astype({c: "Int64" for c in COUNTS}).astype({c: float for c in numbers})
+    numbers = [c for c in frame.columns if c not in COUNTS and c != VIEWS_COLUMN and c not in FACES_COLUMNS.values()]
+    return frame.astype({c: "Int64" for c in (*COUNTS, *FACES_COLUMNS.values())}).astype({c: float for c in numbers})
+
+
+def _faces(record: dict) -> dict:
+    return {column: record.get(split, {}).get("faces") for split, column in FACES_COLUMNS.items()}
 
 
 def views_table(records) -> pd.DataFrame:
@@ -188,10 +255,11 @@ def views_table(records) -> pd.DataFrame:
                      **{f"val accuracy, {n}": a for n, a in val.get("view_sets", {}).items()},
                      "chosen on val": val.get("views"), "test accuracy": test.get("accuracy"),
                      "test accuracy, mirror": test.get("flip_accuracy"),
-                     "test accuracy, chosen views": test.get("views_accuracy")})
+                     "test accuracy, chosen views": test.get("views_accuracy"), **_faces(r)})
     used = [f"val accuracy, {n}" for n in evaluation.VIEW_SETS
             if any(n in r["val"].get("view_sets", {}) for r in records)]
-    columns = ["model", *used, "chosen on val", "test accuracy", "test accuracy, mirror", "test accuracy, chosen views"]
+    columns = ["model", *used, "chosen on val", "test accuracy", "test accuracy, mirror", "test accuracy, chosen views",
+               *FACES_COLUMNS.values()]
     return pd.DataFrame(rows, columns=columns).set_index("model")
 
 
@@ -243,9 +311,20 @@ def readable(frame: pd.DataFrame, percent=(), formats: dict | None = None) -> pd
 
 
 def formatted(frame: pd.DataFrame) -> pd.DataFrame:
-    """`table` (or `views_table`) with every cell as the report shows it: accuracies in %, counts grouped,
-    training minutes whole, a blank where a value does not apply."""
-    return readable(frame, formats={"training minutes": "{:.0f}"})
+    """`table` (or `views_table`) with every cell as the report shows it: accuracies in %, each with its 95%
+    interval over the faces it was measured on where the frame says how many ("63.3% (61.7-64.9%)"), counts
+    grouped, training minutes whole, a blank where a value does not apply."""
+    shown = readable(frame.drop(columns=[c for c in FACES_COLUMNS.values() if c in frame]),
+                     formats={"training minutes": "{:.0f}"})
+    for split, faces_column in FACES_COLUMNS.items():
+        if faces_column not in frame:
+            continue
+        for column in [c for c in shown.columns if c.startswith(f"{split} accuracy") or c == f"best {split} accuracy"]:
+            for row, (value, faces) in enumerate(zip(frame[column], frame[faces_column])):
+                if not pd.isna(value) and not pd.isna(faces) and faces:
+                    shown.iloc[row, shown.columns.get_loc(column)] += \
+                        f" ({uncertainty.interval_text(*uncertainty.accuracy_interval(float(value), int(faces)))})"
+    return shown
 
 
 def history_table(history: pd.DataFrame) -> pd.DataFrame:

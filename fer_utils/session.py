@@ -80,6 +80,30 @@ class Run:
                                   eval_limit=p["eval_limit"], retrain=bool(p["retrain"]),
                                   **settings.resolve(p, name, where=f"profile {self.profile}"))
 
+    def seeds(self, name: str, count: int) -> dict[int, dict]:
+        """`name` trained with `count` seeds: the run's own (`train`) and the next ones, each an extra-seed training
+        in models/<name>-seed<N> (trained here, or its results taken from the reference run where it holds that
+        very training); seed -> results record."""
+        from . import reference
+        from .train import train_and_evaluate
+
+        spec, p = registry.get(name), self.params
+        found = {self.seed: self.train(name)[1]}
+        for seed in range(self.seed + 1, self.seed + count):
+            compute = settings.resolve(p, name, where=f"profile {self.profile}")
+            wanted = reference.settings(name, data_sha256=data.sha256(self.fer.source), epochs=p[spec.epochs_key],
+                                        batch_size=compute["batch_size"], seed=seed, train_limit=p["train_limit"],
+                                        eval_limit=p["eval_limit"], precision=compute["mixed_precision"])
+            folder = self.paths.seed_model(name, seed)
+            if not p["retrain"] and reference.take_seed(name, wanted, folder):
+                found[seed] = results.read_record(folder)
+                continue
+            found[seed] = train_and_evaluate(name, self.fer, self.x(spec.preprocessing), self.root,
+                                             epochs=p[spec.epochs_key], seed=seed, train_limit=p["train_limit"],
+                                             eval_limit=p["eval_limit"], retrain=bool(p["retrain"]), extra_seed=True,
+                                             **compute)[1]
+        return found
+
     def model(self, name: str):
         """The best-on-val model of `name` trained in this run (an error naming its notebook if it is not)."""
         from .train import load_best

@@ -66,6 +66,8 @@ PARAMETERS = {s.name: s for s in (
             "gradient-ascent steps per filter (notebook 07)"),
     Setting("sample_faces", REQUIRED, "a positive integer", _positive_int,
             "training faces searched for each filter's strongest responses (notebook 07)"),
+    Setting("dlsvm_seeds", REQUIRED, "a positive integer", _positive_int,
+            "seeds each DLSVM head is trained with: the profile's seed and the next ones (notebook 08)"),
 )}
 
 

@@ -1,7 +1,7 @@
 """Resumable training of the registry's models and their evaluation. Each epoch writes a checkpoint and a
 history row atomically, so a killed run resumes after its last finished epoch; the best epoch on val is kept.
 
-    python -m fer_utils.train MODEL --profile P [--data PATH] [--run-dir DIR] [--epochs N] [--retrain]
+    python -m fer_utils.train MODEL --profile P [--data PATH] [--run-dir DIR] [--epochs N] [--seed S] [--retrain]
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
                 log.info("%s: data-parallel over %d devices", name, replicas)
             model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, initial_epoch=done, shuffle=True,
                       validation_data=(x_val, y_val), validation_batch_size=max(batch_size, evaluation.EVAL_BATCH), verbose=0,
-                      callbacks=[EpochCommit(name, folder, epochs, history)])
+                      callbacks=[EpochCommit(folder.name, folder, epochs, history)])
         history = read_history(folder)
     best_epoch = best_epoch_of(history)
     return Trained(name, _inference_model(folder, best_epoch), history, best_epoch, folder)
@@ -225,7 +225,7 @@ def _trained_folder(run_dir, name: str) -> Path:
 
 def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], run_dir: str | os.PathLike, *,
                        epochs: int, seed: int, train_limit: int, eval_limit: int, retrain: bool = False,
-                       before_training=None, **compute) -> tuple[Trained, dict]:
+                       before_training=None, extra_seed: bool = False, **compute) -> tuple[Trained, dict]:
     """Train (or resume, or load) `name` in the run's models/<name> on `fer`'s faces preprocessed as `x` (split ->
     array), evaluate it on val over each of its registered view sets and on test with the set chosen on val
     (`fer_utils.evaluation.evaluate_splits`), and write its results (`fer_utils.results`) and its outputs with the
@@ -235,15 +235,17 @@ def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], r
     (`_evaluation`); `before_training(done)` is called when epochs
     are about to be trained (after `done` finished ones). The compute settings go to `train_model`. The training
     holds models/<name>.lock meanwhile: another training of the same model in the same run folder stops with
-    `lock.FolderInUse`."""
-    spec = registry.get(name)
-    folder = config.RunPaths(Path(run_dir).expanduser().resolve()).model(name)
-    with lock.holding(folder.parent / f"{name}.lock", f"the training of {name}"):  # one writer
+    `lock.FolderInUse`. With `extra_seed`, the training is one of the model's extra seeds (the spread of its
+    result): it lives in models/<name>-seed<seed> and is never taken from a reference run's weights."""
+    paths = config.RunPaths(Path(run_dir).expanduser().resolve())
+    folder = paths.seed_model(name, seed) if extra_seed else paths.model(name)
+    with lock.holding(folder.parent / f"{folder.name}.lock", f"the training of {folder.name}"):  # one writer
         compute = settings.resolve(compute, name, where="train_and_evaluate", strict=True)
         wanted = reference.settings(name, data_sha256=data.sha256(fer.source), epochs=epochs,
                                     batch_size=compute["batch_size"], seed=seed, train_limit=train_limit,
                                     eval_limit=eval_limit, precision=compute["mixed_precision"])
-        if reference.start_from(name, wanted, run_dir, fer.train.images, retrain=retrain) is None and before_training:
+        if (extra_seed or reference.start_from(name, wanted, run_dir, fer.train.images, retrain=retrain) is None) \
+                and before_training:
             done = len(read_history(folder))
             if done < epochs:
                 before_training(done)
@@ -251,6 +253,7 @@ def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], r
         trained = train_model(name, x["train"], fer.train.labels, x["val"], fer.val.labels, folder=folder,
                               epochs=epochs, seed=seed, identity=identity, **compute)
         splits, outputs, evaluated_in = _evaluation(name, trained, fer, x, folder, wanted)
+        splits = results.per_face(splits, outputs, {s: getattr(fer, s).labels for s in splits})
         record = results.record(name, trainable_parameters=trainable_parameters(trained.model),
                                 epochs=len(trained.history), best_epoch=trained.best_epoch,
                                 training_seconds=trained.history["seconds"].sum(), training=wanted, splits=splits,
@@ -291,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", help="FER2013 file or folder (default: $FER2013_DATA, then data/)")
     parser.add_argument("--run-dir", help="run folder (default: runs/<profile>); the notebooks read it")
     parser.add_argument("--epochs", type=int, help="train to this many epochs instead of the profile's")
+    parser.add_argument("--seed", type=int, help="an extra seed of the model, trained beside the profile's seed in "
+                                                 "models/MODEL-seedS (the spread of its result over seeds)")
     parser.add_argument("--retrain", action="store_true",
                         help="train here even where the committed reference run holds this training")
     args = parser.parse_args(argv)
@@ -312,7 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     spec = registry.get(args.model)
     try:
         run_dir = config.run_folder(args.profile, args.run_dir)
-        runtime.seed_everything(params["seed"])
+        seed = params["seed"] if args.seed is None else args.seed
+        runtime.seed_everything(seed)
+        extra_seed = seed != params["seed"]
         fer = data.limit(data.load_fer2013(config.resolve_data(args.data)), params["train_limit"],
                          params["eval_limit"], params["seed"])
         epochs = args.epochs or params[spec.epochs_key]
@@ -328,9 +335,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"training of {args.profile} from scratch: {speed.about(whole)}", flush=True)
 
         _, record = train_and_evaluate(
-            args.model, fer, prepared(fer, spec.preprocessing, run_dir), run_dir, epochs=epochs, seed=params["seed"],
+            args.model, fer, prepared(fer, spec.preprocessing, run_dir), run_dir, epochs=epochs, seed=seed,
             train_limit=params["train_limit"], eval_limit=params["eval_limit"], retrain=args.retrain,
-            before_training=estimate, **compute)
+            before_training=estimate, extra_seed=extra_seed, **compute)
     except (config.SeriesError, TrainingMismatch, lock.FolderInUse, ValueError, KeyError) as e:
         print(f"fer_utils.train: {e}", file=sys.stderr)
         return 1
