@@ -334,9 +334,10 @@ def _cnn_beats_dnn(e: Evidence) -> Verdict:
     said = (f"{results.points(e.accuracy('cnn') - e.accuracy('dnn_aug'))} for the CNN over the DNN on augmented faces "
             f"({e.accuracy('cnn'):.1%} against {e.accuracy('dnn_aug'):.1%}; {cnn['trainable_parameters']:,} "
             f"parameters against {dnn['trainable_parameters']:,})")
-    if "dnn" in e.records:
-        said += f", {results.points(e.accuracy('cnn') - e.accuracy('dnn'))} over the DNN without augmentation"
     verdict = _compared(e, "cnn", "dnn_aug", said, THRESHOLDS["much_better"])
+    if "dnn" in e.records:
+        verdict.measured += (f"; {results.points(e.accuracy('cnn') - e.accuracy('dnn'))} over the DNN without "
+                             f"augmentation ({e.accuracy('dnn'):.1%})")
     if min(e.epochs("cnn"), e.epochs("dnn_aug")) < TRAINED_ENOUGH:
         verdict.verdict, verdict.why = UNTESTABLE, f"needs at least {TRAINED_ENOUGH} epochs of each"
         return verdict
@@ -446,7 +447,9 @@ def _seed_spread(e: Evidence, name: str) -> dict | None:
 def _dlsvm_accuracy(e: Evidence) -> Verdict:
     accuracy, rule = e.accuracy("dlsvm_svm"), THRESHOLDS["about_65"]
     seeds = _seed_spread(e, "dlsvm_svm")
-    said = f"{accuracy:.1%} after {e.epochs('dlsvm_svm')} epochs ({_on_split(e, 'dlsvm_svm')})"
+    interval = e.interval("dlsvm_svm")
+    said = (f"{accuracy:.1%}" + (f" (95% interval {uncertainty.interval_text(*interval)})" if interval else "") +
+            f" after {e.epochs('dlsvm_svm')} epochs ({_on_split(e, 'dlsvm_svm')})")
     if seeds and seeds["sd"] is not None:
         said += f"; over {len(seeds['values'])} seeds {seeds['mean']:.1%} +- {seeds['sd'] * 100:.1f} points"
     shown = {"interval": e.interval("dlsvm_svm"), "seeds": seeds, **_rule(rule, accuracy)}

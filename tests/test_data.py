@@ -505,3 +505,21 @@ def test_class_counts_table(tmp_path, faces, cache):
     assert list(table.index) == ["train", "val", "test", "all"]
     assert list(table.columns) == [*CLASS_NAMES, "total"]
     assert table.loc["all", "total"] == len(faces[1]) and (table.loc["train", list(CLASS_NAMES)] == 3).all()
+
+
+def test_blank_images_and_placeholders_are_found_and_faces_are_not():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:48, :48]
+    face_like = np.clip(120 + 60 * np.sin(xx / 7) * np.cos(yy / 9) + rng.normal(0, 12, (48, 48)), 0, 255)
+    dark_background = face_like.copy()
+    dark_background[:, :12] = 0  # a face on a black ground: dark, but not a non-face
+    notice = np.full((48, 48), 250.0)
+    notice[10:14, 5:40] = 30  # a line of text on a bright ground
+    notice[20:24, 5:30] = 30
+    sign = np.zeros((48, 48))
+    sign[8:40, 10:38] = 255  # a white sign on black
+    images = np.stack([face_like, dark_background, np.zeros((48, 48)), np.full((48, 48), 128.0), notice, sign])
+    found = data.non_faces(images.astype(np.uint8))
+    assert found["blank"].tolist() == [False, False, True, True, False, False]
+    assert found["placeholder"].tolist() == [False, False, False, False, True, True]
+    assert data.is_face(images.astype(np.uint8)).tolist() == [True, True, False, False, False, False]

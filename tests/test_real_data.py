@@ -147,6 +147,28 @@ def test_smoke_report_renders_and_loads_in_a_browser(real_source):
 
 @pytest.mark.notebooks
 @pytest.mark.xdist_group("series-tensorflow")  # after the series, on its worker
+def test_the_notebooks_state_the_numbers_of_the_claims_table(real_source):
+    """What notebook 04 says of the CNN against the DNN and notebook 02 of the easiest and hardest class is what
+    the claims table says: one set of numbers (test, with the views chosen on val)."""
+    run_dir = cli.RUNS_DIR / "smoke"
+    if not (run_dir / "notebooks" / "05_confusion_matrix.ipynb").exists():
+        _missing("the smoke series has not run")
+    rows = {r["key"]: r for r in claims.evaluate(claims.Evidence.of_run(run_dir))}
+
+    def printed(stem: str) -> str:
+        executed = nbformat.read(run_dir / "notebooks" / f"{stem}.ipynb", as_version=4)
+        return "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+
+    assert rows["cnn_vs_dnn"]["measured"] in printed("04_dnn") and rows["dnn_fit"]["measured"] in printed("04_dnn")
+    stated = re.search(r"with the chosen views: easiest (\w+) \(([\d.]+)%\), hardest (\w+) \(([\d.]+)%\)",
+                       printed("02_cnn_training"))
+    table = re.search(r"easiest (\w+) ([\d.]+)%.*hardest (\w+) ([\d.]+)%", rows["easiest_hardest"]["measured"])
+    assert stated and table and stated.groups() == table.groups()
+    assert "fear" in rows["easiest_hardest"]["measured"] and "chosen views" in rows["easiest_hardest"]["measured"]
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("series-tensorflow")  # after the series, on its worker
 def test_publish_copies_only_face_free_results(real_source, tmp_path):
     """fer-report publish's selection, tried on the smoke run into a scratch project."""
     from fer_utils import publish

@@ -255,15 +255,35 @@ def test_results_table_with_chosen_views_and_published_anchors():
     assert table.loc["DLSVM, L2-SVM head", "test accuracy, chosen views"] == 0.47
     assert table.loc["DLSVM, L2-SVM head", results.VIEWS_COLUMN] == "mirror x 5 crops"
     assert results.formatted(table).loc["DLSVM, L2-SVM head", results.VIEWS_COLUMN] == "mirror x 5 crops"
-    assert list(table.columns)[-1] == "training minutes" and table.loc["DLSVM, L2-SVM head", "training minutes"] == 2
+    assert list(results.formatted(table).columns)[-1] == "training minutes"
+    assert table.loc["DLSVM, L2-SVM head", "training minutes"] == 2
     both = results.table([e], anchors=["tang"])
     assert both.loc["DLSVM, Tang 2013 (challenge winner)", "test accuracy"] == pytest.approx(0.7116)
     assert both["epochs"].dtype == "Int64" and pd.isna(both["epochs"].iloc[-1])
     views = results.views_table([e])
-    assert list(views.columns) == ["val accuracy, plain", "val accuracy, mirror x 5 crops", "chosen on val",
-                                   "test accuracy", "test accuracy, mirror", "test accuracy, chosen views"]
+    assert list(results.formatted(views).columns) == [
+        "val accuracy, plain", "val accuracy, mirror x 5 crops", "chosen on val", "test accuracy",
+        "test accuracy, mirror", "test accuracy, chosen views"]
     assert results.points(0.7116 - 0.65) == "+6.2 points" and results.points(-0.02) == "-2.0 points"
     assert results.points(-0.0003) == "-0.03 points" and results.points(0.0) == "+0.0 points"
+
+
+def test_every_accuracy_of_a_table_carries_its_interval_over_the_faces():
+    splits = {s: {"accuracy": 0.633, "flip_accuracy": 0.64, "views": "mirror", "views_accuracy": 0.633}
+              for s in ("val", "test")}
+    outputs = {s: np.eye(7)[np.r_[np.zeros(633, int), np.ones(367, int)]] for s in splits}
+    labels = {s: np.zeros(1000, int) for s in splits}
+    e = results.record("cnn", trainable_parameters=5, epochs=3, best_epoch=2, training_seconds=60,
+                       splits=results.per_face(splits, outputs, labels))
+    assert e["test"]["faces"] == 1000 and results.correct(e).sum() == 633
+    low, high = e["test"]["intervals"]["views_accuracy"]
+    assert low < 0.633 < high and high - low == pytest.approx(0.06, abs=0.002)  # about +-3 points on 1,000 faces
+    shown = results.formatted(results.table([e], anchors=["tang"]))
+    assert shown.loc["CNN, augmentation", "test accuracy, chosen views"] == "63.3% (60.3-66.2%)"
+    assert shown.loc["CNN, augmentation", "best val accuracy"].endswith("%)")
+    assert shown.loc["DLSVM, Tang 2013 (challenge winner)", "test accuracy"] == "71.2%"  # a published number alone
+    with pytest.raises(ValueError, match="another training"):  # outputs that do not give the record's accuracy
+        results.per_face(splits, {s: np.eye(7)[np.zeros(1000, int)] for s in splits}, labels)
 
 
 def test_tables_read_as_percentages_counts_and_blanks():
