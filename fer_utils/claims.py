@@ -24,11 +24,20 @@ VERDICTS = (HOLDS, FAILS, UNTESTABLE, TIED)
 TRAINED_ENOUGH = 10  # epochs below which a model's accuracy says nothing about the report's claims on it
 
 
-def record_finding(run_root: str | os.PathLike, key: str, value) -> Path:
-    """Add (or replace) one measurement under `key` in the run's findings.json."""
+MEASURED_ON = "measured_on"  # in a finding: which training it measured (`training_of`)
+
+
+def training_of(record: dict) -> dict:
+    """What identifies a training in its results record: model, settings, epochs and best epoch."""
+    return {k: record.get(k) for k in ("model", "training", "epochs", "best_epoch")}
+
+
+def record_finding(run_root: str | os.PathLike, key: str, value, measured_on: dict | None = None) -> Path:
+    """Add (or replace) one measurement under `key` in the run's findings.json; `measured_on`, the results record
+    of the training it measured, is kept with it, so that a finding of an earlier training is never judged."""
     path = Path(run_root) / FINDINGS_FILE
     found = json.loads(path.read_text()) if path.exists() else {}
-    found[key] = value
+    found[key] = {**value, MEASURED_ON: training_of(measured_on)} if measured_on is not None else value
     return atomic.write_json(path, found)
 
 
@@ -525,6 +534,10 @@ def evaluate(evidence: Evidence, only: str | None = None) -> list[dict]:
                                                   f"{', '.join(registry.label(m) for m in missing)}")
         elif claim.finding is not None and claim.finding not in evidence.findings:
             found = Verdict(UNTESTABLE, None, "", f"notebook {claim.notebook[:2]} has not run")
+        elif claim.finding is not None and evidence.findings[claim.finding].get(MEASURED_ON) != \
+                training_of(evidence.records[claim.models[0]]):
+            found = Verdict(UNTESTABLE, None, "", f"notebook {claim.notebook[:2]} measured another training of "
+                                                  f"{registry.label(claim.models[0])}: run it again")
         else:
             found = claim.check(evidence)
         row.update(measured=found.measured, number=None if found.number is None else round(float(found.number), 4),

@@ -26,7 +26,6 @@ from .render import RenderError, render as render_run
 
 KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"}
 MANIFEST = "manifest.json"  # in the run folder: how the run was made
-LOCK_FILE = ".lock"  # in the run folder, held while a series runs there
 
 
 def select_notebooks(only: str | None = None) -> list[Path]:
@@ -74,7 +73,7 @@ def run_series(profile: str, data: str | None = None, only: str | None = None, r
     kernel_profile, profile = (path.stem if path.parent == config.PARAMS_DIR else str(path)), path.stem
     source = resolve_data(data)
     run = run_folder(profile, run_dir)
-    with lock.holding(run / LOCK_FILE, f"fer-report run --profile {profile}"):  # one series per run folder
+    with lock.holding(config.RunPaths(run).lock, f"fer-report run --profile {profile}"):  # one series per run folder
         out_dir = run / "notebooks"
         out_dir.mkdir(parents=True, exist_ok=True)
         progress(f"fer-report: profile {profile}, {len(notebooks)} notebook(s), run folder {run}", flush=True)

@@ -113,6 +113,11 @@ class RunPaths:
     root: Path
 
     @property
+    def lock(self) -> Path:
+        """The lock file a series, and a render, hold while they write the run (`fer_utils.lock`)."""
+        return self.root / ".lock"
+
+    @property
     def figures(self) -> Path:
         return self.root / "figures"
 

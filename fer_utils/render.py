@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from . import atomic, claims, reference, registry, results
+from . import atomic, claims, lock, reference, registry, results
 from .config import RunPaths
 
 # Which notebook (by number) each of the report's numbered figures belongs to.
@@ -39,6 +39,11 @@ def render(run_dir: str | os.PathLike, progress=print, partial: bool = False) ->
         raise RenderError(f"{'; '.join(f'{stem} {why}' for stem, why in stopped.items())}: finish with "
                           f"`fer-report run --only {numbers}` (same profile and run folder), or render what there "
                           f"is with --partial")
+    with lock.holding(RunPaths(run).lock, "fer-report render"):  # one writer of the run's report at a time
+        return _render(run, executed, stopped, progress)
+
+
+def _render(run: Path, executed: list[Path], stopped: dict[str, str], progress) -> Path:
     out = run / f"{atomic.PARTIAL_PREFIX}report"
     shutil.rmtree(out, ignore_errors=True)
     (out / "no-input").mkdir(parents=True)

@@ -146,9 +146,10 @@ class Run:
         atomic.write_json(self.paths.ensemble, record)
         return record
 
-    def record_finding(self, key: str, value) -> None:
-        """Keep a measurement the report's claims rest on in the run's findings (`fer_utils.claims`)."""
-        claims.record_finding(self.root, key, value)
+    def record_finding(self, key: str, value, model: str = "cnn") -> None:
+        """Keep a measurement the report's claims rest on in the run's findings (`fer_utils.claims`), with the
+        training of `model` it measured."""
+        claims.record_finding(self.root, key, value, measured_on=self.results(model))
 
     def banner(self) -> str:
         """What a notebook states first: profile, run folder, library versions, and the Keras backend's devices

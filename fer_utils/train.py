@@ -164,7 +164,8 @@ def _check_settings(folder: Path, settings: dict) -> None:
     if path.exists():
         old = json.loads(path.read_text())
         changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
-        if not changed:
+        if not changed or (changed == ["data_sha256"] and "data_sha256" not in old):  # a folder from before the
+            atomic.write_json(path, settings)  # data's content was recorded: the same path, taken as the same data
             return
         aside = folder.with_name(f"{folder.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
         os.replace(folder, aside)
@@ -249,7 +250,8 @@ def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], r
             done = len(read_history(folder))
             if done < epochs:
                 before_training(done)
-        identity = {"data": str(fer.source), "train_limit": train_limit, "eval_limit": eval_limit}
+        identity = {"data": str(fer.source), "data_sha256": wanted["data_sha256"], "train_limit": train_limit,
+                    "eval_limit": eval_limit}
         trained = train_model(name, x["train"], fer.train.labels, x["val"], fer.val.labels, folder=folder,
                               epochs=epochs, seed=seed, identity=identity, **compute)
         splits, outputs, evaluated_in = _evaluation(name, trained, fer, x, folder, wanted)

@@ -70,6 +70,8 @@ def full_evidence() -> claims.Evidence:
                                  "pairs_beyond": {"0.90": 1, "0.95": 1, "-0.50": 2}}}
     seeds = {"dlsvm_svm": {"43": record("dlsvm_svm", 200, 0.652), "44": record("dlsvm_svm", 200, 0.648)},
              "dlsvm_softmax": {"43": record("dlsvm_softmax", 200, 0.631), "44": record("dlsvm_softmax", 200, 0.629)}}
+    for finding in findings.values():
+        finding[claims.MEASURED_ON] = claims.training_of(records["cnn"])
     return claims.Evidence(records, histories, findings, seeds)
 
 
@@ -180,6 +182,15 @@ def test_a_claim_on_a_model_the_run_lacks_or_a_notebook_that_has_not_run_is_not_
     assert rows["dnn_fit"]["verdict"] == claims.UNTESTABLE
     assert rows["dnn_fit"]["why"] == "not trained in this run: DNN, augmentation"
     assert rows["filters"]["verdict"] == claims.UNTESTABLE and "notebook 07" in rows["filters"]["why"]
+
+
+def test_a_finding_of_an_earlier_training_is_not_judged():
+    evidence = full_evidence()
+    evidence.records["cnn"]["best_epoch"] = 240  # the CNN trained again: the findings measured the earlier one
+    rows = {r["key"]: r for r in claims.evaluate(evidence)}
+    for key in ("easiest_hardest", "sad_neutral", "mouth", "filters"):
+        assert rows[key]["verdict"] == claims.UNTESTABLE and "measured another training" in rows[key]["why"]
+    assert rows["augmentation"]["verdict"] == claims.HOLDS
 
 
 def test_findings_are_merged_atomically(tmp_path):

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from fer_utils import cli, lock, train
+from fer_utils import cli, config, lock, train
 from tests import fer_files as ff
 from tests.test_cli import tiny_series
 
@@ -72,9 +72,22 @@ def test_a_second_training_of_the_same_model_in_the_same_run_folder_stops(tmp_pa
 def test_a_second_series_in_the_same_run_folder_stops(tmp_path, hold, capsys, monkeypatch):
     tiny_series(tmp_path, monkeypatch, {"01_ok": ["import pathlib\npathlib.Path(run_dir, 'ran').touch()"]})
     run = tmp_path / "run"
-    holder = hold(run / cli.LOCK_FILE, "fer-report run --profile tiny")
+    holder = hold(config.RunPaths(run).lock, "fer-report run --profile tiny")
     assert cli.main(["run", "--profile", "tiny", "--run-dir", str(run)]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"fer-report: {run} is in use by fer-report run --profile tiny (process {holder.pid} on ")
     assert err.count("\n") == 1
     assert not (run / "ran").exists()
+
+
+def test_a_render_of_a_run_being_written_stops_with_one_line(tmp_path, hold, capsys, monkeypatch):
+    """A render holds the run's lock: a render (or a series) started while another writes the run stops with one
+    line, and the report the first one writes is whole."""
+    tiny_series(tmp_path, monkeypatch, {"01_ok": ["print('hello')"]})
+    run = tmp_path / "run"
+    assert cli.main(["run", "--profile", "tiny", "--run-dir", str(run)]) == 0
+    holder = hold(config.RunPaths(run).lock, "fer-report render")
+    assert cli.main(["render", "--run-dir", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"fer-report: {run} is in use by fer-report render (process {holder.pid} ")
+    assert not (run / "report").exists() and not list(run.glob(".partial*"))

@@ -113,6 +113,24 @@ def test_a_finished_training_keeps_its_evaluation_and_an_unsaved_one_is_measured
     assert measured == first and (folder / "outputs.npz").exists()
 
 
+def test_new_data_at_the_same_path_is_a_new_training(source, tmp_path, monkeypatch):
+    """A training's identity is its data's content, not the file's path: the same path holding other faces trains
+    afresh (the earlier training moved aside), where the same faces are loaded."""
+    monkeypatch.setenv("FER2013_CACHE", str(tmp_path / "cache"))
+    path = shutil.copyfile(source, tmp_path / "fer2013.csv")
+    _, trained = run_training(data.load_fer2013(path), tmp_path / "here")
+    _, again = run_training(data.load_fer2013(path), tmp_path / "here")
+    assert trained == [0] and again == []
+    lines = path.read_text().splitlines()
+    lines[1] = ("1" if lines[1][0] != "1" else "2") + lines[1][1:]  # one training label changed
+    path.write_text("\n".join(lines) + "\n")
+    record, _ = run_training(data.load_fer2013(path), tmp_path / "here")
+    assert record["training"]["data_sha256"] == data.sha256(path)
+    aside = list((tmp_path / "here" / "models").glob("dnn.replaced-*"))  # the earlier training, kept apart
+    assert len(aside) == 1 and json.loads((aside[0] / "config.json").read_text())["data_sha256"] != \
+        data.sha256(path)
+
+
 def test_retrain_moves_the_reference_training_aside_and_trains_here(faces, committed, tmp_path):
     run_training(faces, tmp_path / "here")
     record, trained = run_training(faces, tmp_path / "here", retrain=True)
