@@ -56,7 +56,7 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[s
     # an evaluation the run took from this very reference run is the reference's own: nothing to point back to
     run_results["models"] = {n: {k: v for k, v in r.items() if not (k == "evaluated_in" and v == Path(into).as_posix())}
                              for n, r in run_results["models"].items()}
-    written = []
+    written: list[Path] = []
 
     def put(target: Path, text: str | None = None, copy_of: Path | None = None) -> None:
         if copy_of is not None:
@@ -65,6 +65,13 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[s
             atomic.write_text(target, text)
         written.append(target)
 
+    for name in names:
+        model = load_best(run.root, name)  # loaded without its optimizer
+        target = folder / "models" / f"{name}.keras"
+        if not (target.exists() and reference.same_weights(keras.models.load_model(target, compile=False), model)):
+            reference.save_compact(model, target)
+            written.append(target)
+        run_results["models"][name][reference.MODEL_SHA256] = reference.file_sha256(target)
     put(committed, json.dumps(run_results, indent=1) + "\n")
     put(folder / "results.md", results.markdown(results.table(
         run_results["models"], anchors=True, ensemble=run_results.get("ensemble"))))
@@ -85,12 +92,6 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[s
     for name in FACE_FREE_FIGURES:
         if (run.figures / f"{name}.png").exists():
             put(figures / f"{name}.png", copy_of=run.figures / f"{name}.png")
-    for name in names:
-        model = load_best(run.root, name)  # loaded without its optimizer
-        target = folder / "models" / f"{name}.keras"
-        if not (target.exists() and reference.same_weights(keras.models.load_model(target, compile=False), model)):
-            reference.save_compact(model, target)
-            written.append(target)
     for kind in sorted({registry.get(n).preprocessing for n in names} | ({"report"} if not only else set())):
         target = RunPaths(folder).statistics(kind)
         if not target.exists() or target.read_bytes() != run.statistics(kind).read_bytes():

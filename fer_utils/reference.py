@@ -27,6 +27,7 @@ from .settings import resolve
 log = logging.getLogger(__name__)
 
 REFERENCE_RUNS = ("reference", "reference/full")  # folders of the project that hold a reference run
+MODEL_SHA256 = "model_sha256"  # in a committed results record: the SHA-256 of its committed .keras file
 MARKER = "reference.json"  # in a run's training folder that was copied from a reference run
 WEIGHTS = "model.weights.h5"  # the weights inside a .keras archive
 
@@ -116,6 +117,8 @@ def problem(ref: Reference, train_images: np.ndarray) -> str | None:
         damaged = ref.model.name
     if damaged is not None:
         return f"{config.shown_path(ref.model)} is damaged or truncated"
+    if ref.record.get(MODEL_SHA256) not in (None, file_sha256(ref.model)):
+        return f"{config.shown_path(ref.model)} is not the model its results describe (replaced or swapped)"
     try:
         history = history_csv(ref.history)
     except TrainingMismatch as e:
@@ -258,6 +261,17 @@ class _scratch:
     def __exit__(self, *exc):
         shutil.rmtree(self.path, ignore_errors=True)
         return False
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def save_compact(model, path: str | os.PathLike) -> Path:

@@ -150,6 +150,16 @@ def test_other_settings_train_here_and_a_copied_training_is_not_continued(faces,
     assert trained == [0]
 
 
+def swap_in_another_model(ref):
+    """The committed DNN replaced by another model whose record states its own hash (as publish writes it)."""
+    committed = json.loads((ref / "results.json").read_text())
+    committed["models"]["dnn"][reference.MODEL_SHA256] = reference.file_sha256(ref / "models" / "dnn.keras")
+    (ref / "results.json").write_text(json.dumps(committed))
+    from fer_utils import models
+
+    reference.save_compact(models.build_dnn(seed=7), ref / "models" / "dnn.keras")
+
+
 def truncate(path):
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
@@ -163,7 +173,8 @@ def other_statistics(path):
     (lambda ref: truncate(ref / "models" / "dnn.keras"), "dnn.keras is damaged or truncated"),
     (lambda ref: (ref / "histories" / "dnn.csv").write_text("epoch,loss\n3,1\n"), "dnn.csv: not a history"),
     (lambda ref: other_statistics(ref / "models" / "preprocessing.npz"), "fitted on other training faces"),
-], ids=["missing", "truncated", "history", "other-faces"])
+    (lambda ref: swap_in_another_model(ref), "dnn.keras is not the model its results describe"),
+], ids=["missing", "truncated", "history", "other-faces", "swapped"])
 def test_unusable_reference_files_are_named_and_the_training_runs(faces, committed, tmp_path, caplog, damage, named):
     damage(committed)
     with caplog.at_level(logging.WARNING, logger="fer_utils.reference"):
