@@ -137,7 +137,8 @@ def _plan_trainings(profile: str, params: dict, source: str, sha256: str, run: P
                 to_train[name] = done
     if held:
         commits = sorted({m["git_commit"][:12] for m in held.values()})
-        progress(f"fer-report: {len(held)} of {len(registry.MODELS)} trainings are the reference run's "
+        trained = [n for n, s in registry.MODELS.items() if params[s.epochs_key]]  # a profile may leave one out
+        progress(f"fer-report: {len(held)} of {len(trained)} trainings are the reference run's "
                  f"({', '.join(sorted({m['reference'] for m in held.values()}))}, commit {', '.join(commits)}): "
                  f"{', '.join(held)}; --retrain trains them here", flush=True)
     elif not retrain and sha256 not in reference.data_hashes():

@@ -76,11 +76,13 @@ def best_member(record: dict) -> tuple[str, float]:
 
 def members_table(record: dict) -> pd.DataFrame:
     """One row per member (by its label): its weight, its own val and test accuracy (its chosen views), and the
-    ensemble's when it is re-selected without that member."""
+    ensemble's when it is re-selected without that member; the faces of each split (for the intervals of
+    `fer_utils.results.formatted`)."""
     rows = []
     for name in record["members"]:
         own, without = record["member_accuracy"][name], record["without"].get(name, {})
         rows.append({"member": registry.label(name),
                      "weight": record["weights"][name], "val accuracy": own["val"], "test accuracy": own.get("test"),
-                     "ensemble without it, val": without.get("val"), "ensemble without it, test": without.get("test")})
+                     "ensemble without it, val": without.get("val"), "ensemble without it, test": without.get("test"),
+                     **{f"{split} faces": n for split, n in record.get("faces", {}).items()}})
     return pd.DataFrame(rows).set_index("member").dropna(axis=1, how="all")

@@ -44,12 +44,72 @@ def augmentation(seed: int | None = None) -> keras.Sequential:
     ], name="augmentation")
 
 
-def build_cnn(augment: bool = True, seed: int | None = None) -> keras.Model:
+def keras2_transforms(theta, tx, ty, zx, zy, side: int = IMAGE_SIDE):
+    """Keras 2's ImageDataGenerator transform, as `keras.ops.image.affine_transform` rows (N, 8): rotation by
+    `theta` degrees, then shifts (`tx` rows, `ty` columns, in pixels), then zoom (`zx` on rows, `zy` on columns,
+    drawn independently), composed into one matrix about the image centre (Keras 2's `side / 2 + 0.5`) that maps
+    each output pixel to the input point it samples."""
+    ops = keras.ops
+    angle = ops.convert_to_tensor(theta, "float32") * (3.141592653589793 / 180)
+    cos, sin = ops.cos(angle), ops.sin(angle)
+    zx, zy = ops.convert_to_tensor(zx, "float32"), ops.convert_to_tensor(zy, "float32")
+    tx, ty = ops.convert_to_tensor(tx, "float32"), ops.convert_to_tensor(ty, "float32")
+    # rotation @ shift @ zoom in (row, column) coordinates: [[m00, m01, m02], [m10, m11, m12]]
+    m00, m01, m02 = cos * zx, -sin * zy, cos * tx - sin * ty
+    m10, m11, m12 = sin * zx, cos * zy, sin * tx + cos * ty
+    centre = side / 2 + 0.5
+    m02 = m02 + centre - (m00 + m01) * centre  # offset @ matrix @ reset about the centre
+    m12 = m12 + centre - (m10 + m11) * centre
+    zero = ops.zeros_like(m00)
+    # keras' rows map an output (x = column, y = row) to the input point (x', y')
+    return ops.stack([m11, m10, m12, m01, m00, m02, zero, zero], axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="fer_utils")
+class Keras2Augmentation(layers.Layer):
+    """The report's augmentation as Keras 2's ImageDataGenerator drew and applied it (training only): rotation
+    within +-`rotation` degrees, shifts within +-`shift` of the side, zoom within 1 +- `zoom` drawn independently
+    for rows and columns (a face stretched, not only scaled), one bilinear resampling with the edge repeated,
+    then a horizontal flip with probability 1/2."""
+
+    def __init__(self, rotation: float = 30, shift: float = 0.1, zoom: float = 0.2, seed: int | None = None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.rotation, self.shift, self.zoom, self.seed = rotation, shift, zoom, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=None):
+        if not training:
+            return images
+        n, side = keras.ops.shape(images)[0], images.shape[1]
+
+        def draw(limit, centre=0.0):
+            return keras.random.uniform((n,), centre - limit, centre + limit, seed=self.seed_generator)
+
+        transforms = keras2_transforms(draw(self.rotation), draw(self.shift) * side, draw(self.shift) * side,
+                                       draw(self.zoom, 1.0), draw(self.zoom, 1.0), side)
+        moved = keras.ops.image.affine_transform(images, transforms, interpolation="bilinear", fill_mode="nearest")
+        flip = keras.random.uniform((n, 1, 1, 1), seed=self.seed_generator) < 0.5
+        return keras.ops.where(flip, keras.ops.flip(moved, axis=2), moved)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rotation": self.rotation, "shift": self.shift, "zoom": self.zoom,
+                "seed": self.seed}
+
+
+def build_cnn(augment: bool = True, seed: int | None = None, keras2: bool = False) -> keras.Model:
     """Four conv blocks (32, 64, 128, 256 filters) and two dense layers (512, 256), compiled with the report's
-    Adam and decay."""
+    Adam and decay; with `keras2`, behind the augmentation as Keras 2's ImageDataGenerator applied it."""
     inputs = keras.Input(INPUT_SHAPE, name="face")
-    x = augmentation(seed)(inputs) if augment else inputs
-    return _compiled(keras.Model(inputs, _cnn_layers(x), name="cnn" if augment else "cnn_noaug"))
+    if keras2:
+        x = Keras2Augmentation(seed=seed, name="augmentation")(inputs)
+    else:
+        x = augmentation(seed)(inputs) if augment else inputs
+    name = "cnn_keras2" if keras2 else "cnn" if augment else "cnn_noaug"
+    return _compiled(keras.Model(inputs, _cnn_layers(x), name=name))
 
 
 def light_augmentation(seed: int | None = None, rotation: float = TUNED_ROTATION, shift: float = TUNED_SHIFT,

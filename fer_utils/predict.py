@@ -36,13 +36,15 @@ class ModelError(ValueError):
 @dataclass
 class Classifier:
     """A trained model, the preprocessing statistics it was trained with, where it came from, and the test-time
-    view set (`fer_utils.evaluation.VIEW_SETS`) its outputs are averaged over."""
+    view set (`fer_utils.evaluation.VIEW_SETS`) its outputs are averaged over; its probabilities are always
+    probabilities (a softmax of an SVM head's scores)."""
 
     model: object
     statistics: preprocess.Preprocessor
     source: str
     views: str = DEFAULT_VIEWS
     epochs: int | None = None  # as its results record says, where it has one
+    scores: bool = False  # the model gives SVM scores, turned into probabilities by a softmax
 
     def described(self) -> str:
         """Where the model came from, and a warning when it trained too few epochs to be read seriously."""
@@ -54,11 +56,13 @@ class Classifier:
         """(n, 7) class probabilities of 48x48 uint8 faces, averaged over the classifier's views."""
         if not len(crops):
             return np.zeros((0, len(CLASS_NAMES)), np.float32)
-        return evaluation.view_outputs(self.model, self.statistics.transform(crops), self.views)
+        outputs = evaluation.view_outputs(self.model, self.statistics.transform(crops), self.views)
+        return evaluation.probabilities(outputs, self.scores).astype(np.float32)
 
 
 def load_classifier(model: str | os.PathLike | None = None, views: str | None = None) -> Classifier:
-    """`model`: a .keras file (its preprocessing.npz beside it or one folder up), or a run folder (its best
+    """`model`: a .keras file (the statistics of its own preprocessing, named by its registry entry, beside it or
+    one folder up: preprocessing.npz, or tang_preprocessing.npz for DLSVM), or a run folder (its best
     model on val among those with the report's preprocessing); by default the committed reference model that
     scored best on val (PublicTest). `views`: a view set of `fer_utils.evaluation.VIEW_SETS`; by default the one
     the model's results chose on val (the mirror image where they name none)."""
@@ -78,14 +82,22 @@ def _located(model: str | os.PathLike | None) -> Classifier:
         return _run_best(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file or run folder")
-    statistics = next((p / "preprocessing.npz" for p in (path.parent, path.parent.parent)
-                       if (p / "preprocessing.npz").is_file()), None)
-    if statistics is None:
-        raise ModelError(f"{path}: no preprocessing.npz beside it or in its parent folder (the statistics it "
-                         f"was trained with)")
     record = _record_of(path)
-    return Classifier(load_model(path), preprocess.Preprocessor.load(statistics), config.shown_path(path),
-                      record.get("val", {}).get("views", DEFAULT_VIEWS), record.get("epochs"))
+    name = record.get("model") or path.stem
+    spec = registry.MODELS.get(name) or registry.MODELS.get(path.parent.name)
+    kind = spec.preprocessing if spec is not None else "report"  # the model's own preprocessing
+    wanted = config.RunPaths(path.parent).statistics(kind).name
+    statistics = next((p / wanted for p in (path.parent, path.parent.parent) if (p / wanted).is_file()), None)
+    if statistics is None:
+        raise ModelError(f"{path}: no {wanted} beside it or in its parent folder (the statistics it was trained "
+                         f"with)")
+    try:
+        loaded = preprocess.KINDS[kind].load(statistics)
+    except (OSError, ValueError, KeyError) as e:
+        raise ModelError(f"{statistics}: not preprocessing statistics this project can read ({e})") from None
+    return Classifier(load_model(path), loaded, config.shown_path(path),
+                      record.get("val", {}).get("views", DEFAULT_VIEWS), record.get("epochs"),
+                      scores=spec is not None and spec.scores)
 
 
 def _record_of(path: Path) -> dict:

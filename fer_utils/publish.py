@@ -12,7 +12,7 @@ from .config import RunPaths
 
 # Figures that show no face, committed with the reference run; every other figure stays in the run folder.
 FACE_FREE_FIGURES = ("fig1_cnn_training", "fig2_cnn_no_augmentation", "fig3_dnn_training", "fig4_confusion_matrix",
-                     "fig7_layer2_filters", "08_dlsvm_training", "fig9_recipes")
+                     "fig7_layer2_filters", "08_dlsvm_training", "fig9_recipes", "03_keras2_augmentation")
 
 
 

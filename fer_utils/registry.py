@@ -18,7 +18,8 @@ class ModelSpec:
     be scored with, one chosen on val; `notebook` trains it and is named when its results are missing;
     `scores`: it outputs class scores (an SVM head), not probabilities; `schedule_steps`: its learning rate
     follows a schedule over the whole training, so the builder is given `total_steps` and a training asked for
-    other epochs starts afresh instead of continuing."""
+    other epochs starts afresh instead of continuing; `optional`: an experiment that a profile leaves out with 0
+    epochs."""
 
     name: str
     label: str
@@ -29,6 +30,7 @@ class ModelSpec:
     views: tuple[str, ...] = VIEWS
     scores: bool = False
     schedule_steps: bool = False
+    optional: bool = False
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -69,6 +71,8 @@ for _spec in (
     ModelSpec("cnn", "CNN, augmentation", _builder("build_cnn", augment=True), "epochs_cnn", "02_cnn_training"),
     ModelSpec("cnn_noaug", "CNN, no augmentation", _builder("build_cnn", augment=False), "epochs_cnn_noaug",
               "03_augmentation_ablation"),
+    ModelSpec("cnn_keras2", "CNN, Keras 2 augmentation", _builder("build_cnn", keras2=True), "epochs_cnn_keras2",
+              "03_augmentation_ablation", optional=True),
     ModelSpec("dnn", "DNN", _builder("build_dnn"), "epochs_dnn", "04_dnn"),
     ModelSpec("dnn_aug", "DNN, augmentation", _builder("build_dnn", augment=True), "epochs_dnn", "04_dnn"),
     ModelSpec("dlsvm_svm", "DLSVM, L2-SVM head", _builder("build_dlsvm", head="svm"), "epochs_dlsvm", "08_dlsvm",

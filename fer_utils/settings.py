@@ -100,10 +100,14 @@ def epochs_settings() -> dict[str, Setting]:
     """The epochs key of each registry model (models sharing a key share it), every one required."""
     from . import registry
 
-    keys = {}
+    keys, optional = {}, set()
     for spec in registry.MODELS.values():
         keys.setdefault(spec.epochs_key, []).append(spec.label)
-    return {key: Setting(key, REQUIRED, "a positive integer", _positive_int, f"epochs of {'; '.join(labels)}")
+        if spec.optional:
+            optional.add(spec.epochs_key)
+    return {key: Setting(key, REQUIRED, "0 (left out) or a positive integer", _count, f"epochs of {'; '.join(labels)}")
+            if key in optional else
+            Setting(key, REQUIRED, "a positive integer", _positive_int, f"epochs of {'; '.join(labels)}")
             for key, labels in keys.items()}
 
 

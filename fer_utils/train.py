@@ -325,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
         fer = data.limit(data.load_fer2013(config.resolve_data(args.data)), params["train_limit"],
                          params["eval_limit"], params["seed"])
         epochs = args.epochs or params[spec.epochs_key]
+        if not epochs:
+            raise config.SeriesError(f"profile {args.profile} leaves {args.model} out ({spec.epochs_key}: 0): give "
+                                     f"--epochs to train it")
 
         compute = settings.resolve(params, args.model, where=f"profile {args.profile}")
 

@@ -108,3 +108,31 @@ def test_the_tuned_cnn_keeps_the_reports_layers_with_its_own_recipe():
     assert float(schedule(525)) == pytest.approx(1e-3, rel=1e-3) and float(schedule(1000)) == pytest.approx(0, abs=1e-9)
     decayed = {v.name for v in tuned.trainable_variables if opt._use_weight_decay(v)}
     assert "kernel" in decayed and not decayed & {"bias", "gamma", "beta"}
+
+
+def test_the_keras2_augmentation_is_keras_2s_transform():
+    """`keras2_transforms` resamples a face as Keras 2's ImageDataGenerator did (its matrix, written out here with
+    scipy as keras_preprocessing applied it: rotation, shift, independent zoom, about side / 2 + 0.5, bilinear,
+    edge repeated); the layer is the identity at inference and a random draw in training."""
+    from scipy import ndimage
+
+    def keras2(image, theta, tx, ty, zx, zy):
+        t = np.deg2rad(theta)
+        m = np.array([[np.cos(t), -np.sin(t), 0], [np.sin(t), np.cos(t), 0], [0, 0, 1]]) @ \
+            np.array([[1, 0, tx], [0, 1, ty], [0, 0, 1]]) @ np.diag([zx, zy, 1])
+        o = image.shape[0] / 2 + 0.5
+        m = np.array([[1, 0, o], [0, 1, o], [0, 0, 1]]) @ m @ np.array([[1, 0, -o], [0, 1, -o], [0, 0, 1]])
+        return ndimage.affine_transform(image, m[:2, :2], m[:2, 2], order=1, mode="nearest")
+
+    face = ndimage.gaussian_filter(np.random.default_rng(0).uniform(0, 1, (48, 48)), 2).astype(np.float32)
+    for params in [(20, 3, -2, 1.1, 0.9), (-30, -4.8, 4.8, 0.8, 1.2)]:
+        rows = models.keras2_transforms(*[np.array([p], np.float32) for p in params])
+        moved = models.keras.ops.image.affine_transform(face[None, :, :, None], rows, "bilinear", "nearest")
+        assert np.abs(models.keras.ops.convert_to_numpy(moved)[0, :, :, 0] - keras2(face, *params)).max() < 1e-5
+    layer = models.Keras2Augmentation(seed=1)
+    batch = np.repeat(face[None, :, :, None], 4, axis=0)
+    assert np.array_equal(models.keras.ops.convert_to_numpy(layer(batch, training=False)), batch)
+    drawn = models.keras.ops.convert_to_numpy(layer(batch, training=True))
+    assert drawn.shape == batch.shape and not np.allclose(drawn[0], drawn[1])
+    net = models.build_cnn(keras2=True, seed=0)
+    assert models.trainable_parameters(net) == models.CNN_PARAMETERS and net.name == "cnn_keras2"

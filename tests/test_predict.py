@@ -144,6 +144,20 @@ def test_the_views_are_the_chosen_ones_unless_named(classifier, tmp_path, capsys
     assert len(err.splitlines()) == 1 and not (tmp_path / "bad").exists()
 
 
+@pytest.mark.parametrize("name", ["dlsvm_softmax", "dlsvm_svm"])
+def test_a_named_model_reads_faces_with_its_own_preprocessing_and_gives_probabilities(name, val_faces):
+    """A committed DLSVM head is read with Tang's preprocessing (not the report's) and its views chosen on val: on
+    PublicTest faces its answers are those of its committed outputs; an SVM head's scores become probabilities."""
+    from fer_utils import preprocess
+
+    chosen = predict.load_classifier(predict.PUBLISHED / "models" / f"{name}.keras")
+    assert isinstance(chosen.statistics, preprocess.TangPreprocessor) and chosen.scores == (name == "dlsvm_svm")
+    probabilities = chosen.probabilities(val_faces)
+    assert (probabilities >= 0).all() and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    with np.load(predict.PUBLISHED / "outputs" / f"{name}.npz") as saved:
+        assert (probabilities.argmax(1) == saved["val"][:len(val_faces)].argmax(1)).mean() >= 0.99
+
+
 def _placed(face: np.ndarray, upscale: int = 4) -> np.ndarray:
     """A FER2013 face enlarged (each pixel a 4x4 block) in the middle of a canvas twice its size."""
     big = cv2.resize(face, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_NEAREST)
