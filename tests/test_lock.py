@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from fer_utils import cli, config, lock, train
+from fer_utils import cli, config, lock, reference, train
 from tests import fer_files as ff
 from tests.test_cli import tiny_series
 
@@ -91,3 +91,24 @@ def test_a_render_of_a_run_being_written_stops_with_one_line(tmp_path, hold, cap
     err = capsys.readouterr().err
     assert err.startswith(f"fer-report: {run} is in use by fer-report render (process {holder.pid} ")
     assert not (run / "report").exists() and not list(run.glob(".partial*"))
+
+
+def test_a_series_never_touches_a_model_folder_a_training_holds(tmp_path, hold, capsys):
+    """A training running in a run folder (its model's lock held) is not moved aside or replaced by the series'
+    check of the reference run's trainings: the series stops with one line naming the training."""
+    from fer_utils import data
+
+    try:
+        source = data.resolve_source(None)
+    except (FileNotFoundError, data.DataError):
+        pytest.skip("no FER2013 data found")
+    if data.sha256(source) not in reference.data_hashes():
+        pytest.skip("the data is not the reference run's")
+    run = tmp_path / "run"
+    (run / "models" / "dnn").mkdir(parents=True)
+    (run / "models" / "dnn" / "history.csv").write_text("epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds\n")
+    holder = hold(run / "models" / "dnn.lock", "the training of dnn")
+    assert cli.main(["run", "--profile", "quick", "--only", "01", "--run-dir", str(run), "--data", str(source)]) == 1
+    err = capsys.readouterr().err
+    assert f"is in use by the training of dnn (process {holder.pid} " in err and err.count("\n") == 1
+    assert (run / "models" / "dnn" / "history.csv").exists() and not list((run / "models").glob("dnn.replaced-*"))
