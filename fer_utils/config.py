@@ -21,6 +21,20 @@ class SeriesError(RuntimeError):
     """A profile, notebook selection or notebook run that failed; the message is one line for the user."""
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML's safe loader that refuses a key given twice (which would silently keep the last value)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"{key} is given twice (line "
+                                                        f"{key_node.start_mark.line + 1})", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def profile_path(name: str) -> Path:
     """The YAML file of profile `name`: params/<name>.yaml for a bare name, else `name` as a path (with or without
     its .yaml)."""
@@ -51,7 +65,9 @@ def load_profile(name: str) -> dict:
         known = ", ".join(sorted(p.stem for p in PARAMS_DIR.glob("*.yaml")))
         raise SeriesError(f"unknown profile {name!r}: no {path} (profiles: {known}; or give a profile's path)")
     try:
-        params = yaml.safe_load(path.read_text()) or {}
+        params = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeys) or {}
+    except UnicodeDecodeError as e:
+        raise SeriesError(f"{path}: not UTF-8 text (byte {e.start})") from None
     except yaml.YAMLError as e:
         raise SeriesError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(params, dict):

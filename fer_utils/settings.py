@@ -53,7 +53,7 @@ PER_MODEL = ("mixed_precision",)  # settings a profile may also give for one mod
 REQUIRED = object()  # the default of a key every profile must give
 
 PARAMETERS = {s.name: s for s in (
-    Setting("seed", REQUIRED, "an integer", _integer, "the seed of every random draw"),
+    Setting("seed", REQUIRED, "0 or a positive integer", _count, "the seed of every random draw"),
     Setting("train_limit", REQUIRED, "0 or a positive integer", _count,
             "training faces kept (stratified); 0 keeps all"),
     Setting("eval_limit", REQUIRED, "0 or a positive integer", _count, "val and test faces kept each; 0 keeps all"),
@@ -72,8 +72,11 @@ PARAMETERS = {s.name: s for s in (
 
 
 def is_setting(key: str) -> bool:
-    """Whether a profile key is a compute setting (or a per-model one)."""
-    return key in COMPUTE or any(key.startswith(f"{name}_") for name in PER_MODEL)
+    """Whether a profile key is a compute setting (or a per-model one, naming a model of the registry)."""
+    from . import registry
+
+    return key in COMPUTE or any(key.startswith(f"{name}_") and key[len(name) + 1:] in registry.MODELS
+                                 for name in PER_MODEL)
 
 
 def resolve(values: dict, model: str | None = None, where: str = "compute settings", strict: bool = False
@@ -122,6 +125,11 @@ def check_profile(params: dict, where: str) -> None:
     takes one of its values."""
     from . import registry
 
+    for key in params:
+        for name in PER_MODEL:
+            if key.startswith(f"{name}_") and key[len(name) + 1:] not in registry.MODELS:
+                raise ValueError(f"{where}: {key} names no model ({name}_<model>, a model of: "
+                                 f"{', '.join(registry.MODELS)})")
     for name, setting in {**PARAMETERS, **epochs_settings()}.items():
         if name not in params:
             raise ValueError(f"{where}: {name} is missing (expected {setting.values}: {setting.meaning})")

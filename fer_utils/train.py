@@ -306,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     if empty:
         print(f"fer_utils.train: {empty[0]} is empty: give a value or leave the option out", file=sys.stderr)
         return 1
+    if args.epochs is not None and args.epochs < 1:
+        print(f"fer_utils.train: --epochs must be a positive integer, got {args.epochs}", file=sys.stderr)
+        return 1
     try:
         params = config.load_profile(args.profile)  # checked before anything starts
     except config.SeriesError as e:

@@ -3,6 +3,7 @@ a training from a profile with no other edit than its declaration."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -37,6 +38,32 @@ def test_a_value_a_setting_does_not_take_is_one_line_naming_it(key, value, expec
         settings.resolve({"mixed_precision_cnn": 16}, "cnn")
     with pytest.raises(ValueError, match="epochs is not a compute setting"):
         settings.resolve({"epochs": 3}, strict=True)
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda text: text.replace("seed: 42", "seed: -1"), "seed must be 0 or a positive integer, got -1"),
+    (lambda text: text + "mixed_precision_cnn_tunned: auto\n", "mixed_precision_cnn_tunned names no model"),
+    (lambda text: text + "epochs_cnn: 7\n", "epochs_cnn is given twice (line "),
+    (lambda text: text.replace("seed: 42", "seed: 42  # caf\xe9").encode("latin-1"), "not UTF-8 text"),
+], ids=["negative-seed", "misspelt-model", "duplicate-key", "not-utf8"])
+def test_a_profile_with_a_bad_key_or_value_is_one_line_naming_it(tmp_path, edit, expected, capsys):
+    from fer_utils import train
+
+    text = edit((config.PARAMS_DIR / "quick.yaml").read_text())
+    path = tmp_path / "mine.yaml"
+    path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text)
+    with pytest.raises(config.SeriesError, match=re.escape(expected)):
+        config.load_profile(str(path))
+    assert train.main(["cnn", "--profile", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert expected in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_the_training_cli_refuses_zero_epochs(capsys):
+    from fer_utils import train
+
+    assert train.main(["cnn", "--profile", "smoke", "--epochs", "0"]) == 1
+    assert capsys.readouterr().err.strip() == "fer_utils.train: --epochs must be a positive integer, got 0"
 
 
 def test_a_new_setting_is_one_declaration_and_reaches_a_training_through_the_profile(tmp_path, monkeypatch):
