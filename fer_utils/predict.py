@@ -24,6 +24,7 @@ from .runtime import import_keras_quietly, set_jit_compile
 PUBLISHED = config.PROJECT_ROOT / "reference"
 CSV_NAME = "predictions.csv"
 TIMELINE_NAME = "timeline.csv"
+VIDEO_OUTPUTS = ("{}-timeline.png", "{}-annotated.mp4")  # what a video writes beside the tables
 CSV_COLUMNS = ["file", "face", "x", "y", "width", "height", *CLASS_NAMES, "top"]
 DEFAULT_VIEWS = "mirror"  # for a model whose results name no views chosen on val
 FEW_EPOCHS = 10  # a model trained for fewer epochs is named as such (the smoke profile trains 2)
@@ -297,7 +298,7 @@ def _predict_photo(classifier, path, out: Path, names: set[str], min_face: int, 
     except faces.PhotoError as e:
         echo(f"fer-report predict: {e}", file=sys.stderr)
         return None
-    target = out / _unique_name(path, names)
+    target = out / f"{_unique_stem(path, names)}.png"
     plots.save_image(plots.annotated_photo(result.photo, result.boxes, result.probabilities, result.crops,
                                            result.saliency), target.stem, out)
     if not result.found:
@@ -316,7 +317,7 @@ def _predict_video(classifier, path, out: Path, names: set[str], min_face: int, 
 
     from . import plots
 
-    stem = Path(_unique_name(path, names)).stem
+    stem = _unique_stem(path, names, VIDEO_OUTPUTS)
     annotated = out / f"{stem}-annotated.mp4" if annotate else None
     try:
         clip = video.read_video(classifier, path, every, min_face, detector, annotated, progress)
@@ -342,11 +343,13 @@ def _predict_video(classifier, path, out: Path, names: set[str], min_face: int, 
     return clip.timeline, not clip.truncated and bool(seen)
 
 
-def _unique_name(path: Path, taken: set[str]) -> str:
-    """`<stem>.png`, with -2, -3, ... when inputs from different folders share a stem."""
-    name, n = f"{path.stem}.png", 1
-    while name in taken:
+def _unique_stem(path: Path, taken: set[str], outputs=("{}.png",)) -> str:
+    """The stem under which input `path` writes its `outputs` (name patterns): its own, or with -2, -3, ... where
+    another input's output already has one of those names (inputs from different folders sharing a stem, or a
+    photo named like a video's figure); the names are then taken."""
+    stem, n = path.stem, 1
+    while any(pattern.format(stem) in taken for pattern in outputs):
         n += 1
-        name = f"{path.stem}-{n}.png"
-    taken.add(name)
-    return name
+        stem = f"{path.stem}-{n}"
+    taken.update(pattern.format(stem) for pattern in outputs)
+    return stem

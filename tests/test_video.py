@@ -161,6 +161,22 @@ def test_a_clip_of_two_expressions_gives_a_timeline_that_switches(tmp_path, caps
     assert not list((tmp_path / "out").glob(".partial-*"))
 
 
+def test_no_output_overwrites_another(tmp_path, capsys):
+    """A video clip.mp4 beside a photo named clip-timeline.png: the photo's annotated copy and the video's figure
+    get names of their own, and each line names its own file."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    photo = np.asarray(Image.open(ASTRONAUT).convert("RGB"))
+    _write_video(inputs / "clip.mp4", [cv2.cvtColor(photo, cv2.COLOR_RGB2BGR)] * 3)
+    Image.fromarray(photo).save(inputs / "clip-timeline.png")
+    code, out, err = run(capsys, inputs, "--out", tmp_path / "out")
+    assert code == 0, err
+    written = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
+    assert len(written) == 2 and "clip-timeline.png" in written, written
+    named = [line.rsplit("-> ", 1)[1].split(",")[0] for line in out.splitlines() if "-> " in line]
+    assert len(named) == 2 and len(set(named)) == 2, out
+
+
 def test_faces_keep_their_numbers_across_frames():
     tracker = video.Tracker(gap=1.0)
     assert tracker.assign([(0, 0, 100, 100), (300, 0, 100, 100)], 0.0) == [0, 1]
