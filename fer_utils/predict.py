@@ -205,7 +205,7 @@ class PhotoResult:
         return [{"file": str(self.path), "face": i, "x": int(x), "y": int(y), "width": int(w), "height": int(h),
                  **{c: round(float(p), 4) for c, p in zip(CLASS_NAMES, probs)},
                  "top": CLASS_NAMES[int(probs.argmax())]}
-                for i, ((x, y, w, h), probs) in enumerate(zip(self.boxes, self.probabilities))]
+                for i, ((x, y, w, h), probs) in enumerate(zip(self.boxes, self.probabilities), start=1)]
 
     def summary(self) -> str:
         if not self.found:
@@ -250,10 +250,11 @@ def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLik
     for problem in problems:
         echo(f"fer-report predict: {problem}", file=sys.stderr)
     out = _fresh_folder(Path(out), echo) if photos or videos else Path(out)
-    rows, timelines, failed, names = [], [], bool(problems), set()
+    rows, timelines, failed, names, photos_read = [], [], bool(problems), set(), 0
     for path in photos:
         photo_rows = _predict_photo(classifier, path, out, names, min_face, explain, detector, echo)
         failed |= not photo_rows
+        photos_read += photo_rows is not None
         rows.extend(photo_rows or [])
     for path in videos:
         timeline, whole = _predict_video(classifier, path, out, names, min_face, detector, every, annotate, echo,
@@ -268,11 +269,21 @@ def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLik
         atomic.write_text(out / TIMELINE_NAME, table.to_csv(index=False))
     if photos or videos:
         tables = [f"{out / name}" for name, used in ((CSV_NAME, photos), (TIMELINE_NAME, videos)) if used]
-        echo(f"fer-report predict: {len(rows)} face{'' if len(rows) == 1 else 's'} in {len(photos)} "
-             f"photo{'' if len(photos) == 1 else 's'}, {len(videos)} video{'' if len(videos) == 1 else 's'}; "
-             f"model {classifier.described()}, views {classifier.views}, detector {detector}; "
-             f"table{'s' if len(tables) > 1 else ''} {', '.join(tables)}")
+        in_videos = sum(t["face"].nunique() for t in timelines)
+        counts = []
+        if photos:
+            counts.append(f"{_count(len(rows), 'face')} in {_count(photos_read, 'photo')} read"
+                          + (f" of {len(photos)}" if photos_read != len(photos) else ""))
+        if videos:
+            counts.append(f"{_count(in_videos, 'face')} in {_count(len(timelines), 'video')} read"
+                          + (f" of {len(videos)}" if len(timelines) != len(videos) else ""))
+        echo(f"fer-report predict: {'; '.join(counts)}; model {classifier.described()}, views {classifier.views}, "
+             f"detector {detector}; table{'s' if len(tables) > 1 else ''} {', '.join(tables)}")
     return 1 if failed else 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _fresh_folder(out: Path, echo) -> Path:
@@ -290,7 +301,8 @@ def _fresh_folder(out: Path, echo) -> Path:
 
 def _predict_photo(classifier, path, out: Path, names: set[str], min_face: int, explain: bool, detector: str,
                    echo) -> list[dict] | None:
-    """One photo of `predict`: its annotated copy and its line; its rows, or None where it failed."""
+    """One photo of `predict`: its annotated copy and its line; its rows (none where it shows no face), or None
+    where it could not be read."""
     from . import plots
 
     try:
@@ -304,7 +316,7 @@ def _predict_photo(classifier, path, out: Path, names: set[str], min_face: int, 
     if not result.found:
         echo(f"fer-report predict: {path}: no face found (faces of at least {min_face} px are looked for)",
              file=sys.stderr)
-        return None
+        return []
     echo(f"{path}: {result.summary()} -> {target}")
     return result.rows()
 
@@ -332,7 +344,7 @@ def _predict_video(classifier, path, out: Path, names: set[str], min_face: int, 
     seen = clip.timeline["face"].nunique()
     echo(f"{path}: {clip.frames_read} frames at {clip.fps:.3g} fps, {seen} face{'' if seen == 1 else 's'} "
          f"-> {target}" + (f", {annotated}" if annotated else ""))
-    for line in clip.summaries():
+    for line in clip.summaries(every):
         echo(f"  {line}")
     if clip.truncated:
         echo(f"fer-report predict: {path}: truncated: decoding stopped after frame {clip.frames_read - 1} of the "

@@ -21,6 +21,7 @@ from .data import CLASS_NAMES
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv")
 TIMELINE_COLUMNS = ["file", "frame", "time", "face", "x", "y", "width", "height", *CLASS_NAMES, "top"]
 MATCH_OVERLAP = 0.3  # a face continues the track whose last box it overlaps most (intersection over union)
+BRIEF = 3  # a face seen in fewer frames read is not summarised (often a false detection)
 TRACK_GAP = 1.0  # seconds a face may go unseen (a turned head, a missed detection) and keep its number
 ASSUMED_FPS = 25.0  # for a video that states no frame rate
 # FFmpeg inside OpenCV would print its own lines on a damaged file; the one line each problem gets is ours
@@ -47,15 +48,22 @@ class VideoResult:
         """Decoding stopped clearly before the frame count the file states (which may be estimated: 1% slack)."""
         return self.frames_stated > 0 and self.frames_read + max(2, self.frames_stated // 100) < self.frames_stated
 
-    def summaries(self) -> list[str]:
-        """A line per face: how long it was seen and its share of the frames read in each expression."""
-        lines = []
+    def summaries(self, every: int = 1) -> list[str]:
+        """A line per face: how long it was seen (each frame read, one in `every`, stands for `every` frames) and
+        the share of its frames read in which each expression was the top one; a face seen in fewer than
+        BRIEF frames read is named as too brief to summarise (often no face at all)."""
+        lines, step = [], every / self.fps if self.fps else 0.0
         for face, rows in self.timeline.groupby("face"):
+            start, end = rows["time"].min(), rows["time"].max() + step
+            if len(rows) < BRIEF:
+                tops = ", ".join(rows["top"])
+                lines.append(f"face {face}: seen in only {len(rows)} frame{'s' if len(rows) != 1 else ''} read "
+                             f"({start:.1f}-{end:.1f} s; top: {tops}): too brief to summarise")
+                continue
             shares = rows["top"].value_counts(normalize=True)
-            span = rows["time"].max() - rows["time"].min()
             parts = ", ".join(f"{name} {share:.0%}" for name, share in shares.items() if share >= 0.005)
-            lines.append(f"face {face}: seen in {len(rows)} frame{'s' if len(rows) != 1 else ''} over {span:.1f} s; "
-                         f"{parts}")
+            lines.append(f"face {face}: seen in {len(rows)} frames read over {end - start:.1f} s; share of those "
+                         f"frames by top expression: {parts}")
         return lines
 
 
@@ -75,7 +83,7 @@ class Tracker:
     box that matches none starts a new number."""
 
     def __init__(self, gap: float = TRACK_GAP):
-        self.gap, self.tracks, self.next = gap, {}, 0  # tracks: number -> (last box, last time seen)
+        self.gap, self.tracks, self.next = gap, {}, 1  # tracks: number -> (last box, last time seen); faces from 1
 
     def assign(self, boxes, time: float) -> list[int]:
         live = {k: box for k, (box, seen) in self.tracks.items() if time - seen <= self.gap}

@@ -40,7 +40,8 @@ def test_the_astronaut_has_exactly_one_face_read_as_happy(tmp_path, capsys):
     x, y, w, h = table.loc[0, ["x", "y", "width", "height"]]
     assert 150 < x < 220 and 40 < y < 110 and 70 < w < 130  # her face, in the 512x512 photo's top middle
     assert (tmp_path / "astronaut.png").stat().st_size > 10_000
-    assert "astronaut.png: 1 face: happy" in out and "1 face in 1 photo" in out
+    assert "astronaut.png: 1 face: happy" in out and "1 face in 1 photo read;" in out
+    assert list(table["face"]) == [1]  # faces numbered from 1, as on the annotated photo
 
 
 def test_a_photo_without_a_face_says_so_and_fails(tmp_path, capsys):

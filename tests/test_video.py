@@ -151,10 +151,12 @@ def test_a_clip_of_two_expressions_gives_a_timeline_that_switches(tmp_path, caps
     assert code == 0, err
     timeline = pd.read_csv(tmp_path / "out" / predict.TIMELINE_NAME)
     assert list(timeline.columns) == video.TIMELINE_COLUMNS
-    assert list(timeline["frame"]) == list(range(0, 20, 2)) and set(timeline["face"]) == {0}  # one person
+    assert list(timeline["frame"]) == list(range(0, 20, 2)) and set(timeline["face"]) == {1}  # one person, from 1
     assert timeline["time"].iloc[1] == pytest.approx(0.2)
     assert list(timeline["top"]) == ["happy"] * 5 + ["surprise"] * 5
-    assert "face 0: seen in 10 frames over 1.8 s; happy 50%, surprise 50%" in out
+    assert ("face 1: seen in 10 frames read over 2.0 s; share of those frames by top expression: happy 50%, "
+            "surprise 50%") in out  # 10 frames read, one in 2 at 10 frames/s
+    assert "1 face in 1 video read;" in out
     assert (tmp_path / "out" / "clip-timeline.png").stat().st_size > 10_000
     annotated = cv2.VideoCapture(str(tmp_path / "out" / "clip-annotated.mp4"))
     assert annotated.get(cv2.CAP_PROP_FRAME_COUNT) == 20
@@ -179,10 +181,19 @@ def test_no_output_overwrites_another(tmp_path, capsys):
 
 def test_faces_keep_their_numbers_across_frames():
     tracker = video.Tracker(gap=1.0)
-    assert tracker.assign([(0, 0, 100, 100), (300, 0, 100, 100)], 0.0) == [0, 1]
-    assert tracker.assign([(305, 5, 100, 100), (8, 0, 100, 100)], 0.1) == [1, 0]  # moved a little, listed swapped
-    assert tracker.assign([(600, 0, 100, 100)], 0.2) == [2]  # someone new
-    assert tracker.assign([(0, 0, 100, 100)], 2.0) == [3]  # face 0 was gone too long
+    assert tracker.assign([(0, 0, 100, 100), (300, 0, 100, 100)], 0.0) == [1, 2]  # numbered from 1, as on photos
+    assert tracker.assign([(305, 5, 100, 100), (8, 0, 100, 100)], 0.1) == [2, 1]  # moved a little, listed swapped
+    assert tracker.assign([(600, 0, 100, 100)], 0.2) == [3]  # someone new
+    assert tracker.assign([(0, 0, 100, 100)], 2.0) == [4]  # face 1 was gone too long
+
+
+def test_a_face_seen_in_a_frame_or_two_is_not_summarised_as_an_expression():
+    rows = [{"face": 1, "time": t / 10, "top": "happy"} for t in range(40)] + \
+        [{"face": 2, "time": 1.0, "top": "angry"}]
+    clip = video.VideoResult(Path("v.mp4"), pd.DataFrame(rows), fps=10.0, frames_read=40, frames_stated=40)
+    one, two = clip.summaries()
+    assert one == "face 1: seen in 40 frames read over 4.0 s; share of those frames by top expression: happy 100%"
+    assert two == "face 2: seen in only 1 frame read (1.0-1.1 s; top: angry): too brief to summarise"
 
 
 def test_a_video_shows_progress_with_frames_per_second(tmp_path, classifier):
