@@ -20,6 +20,7 @@ from pathlib import Path
 from . import atomic, config, data, lock, registry, runtime, settings
 from .config import (DEFAULT_PROFILE, NOTEBOOKS_DIR, PROJECT_ROOT, RUNS_DIR, SeriesError,  # noqa: F401
                      git_commit, load_profile, resolve_data, run_folder)
+from .history import TrainingMismatch
 from .progress import TrainingProgress
 from .publish import PublishError, publish as publish_run
 from .render import RenderError, render as render_run
@@ -275,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         return _command(args)
-    except (SeriesError, RenderError, PublishError, lock.FolderInUse, ValueError) as e:  # predict's ModelError too
+    except (SeriesError, RenderError, PublishError, lock.FolderInUse, TrainingMismatch, ValueError) as e:
         print(f"fer-report{' predict' if args.command == 'predict' else ''}: {e}", file=sys.stderr)
     except OSError as e:  # a path that is a file, a read-only place, a missing file...
         print(f"fer-report{' predict' if args.command == 'predict' else ''}: {atomic.problem(e)}", file=sys.stderr)

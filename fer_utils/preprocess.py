@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -61,12 +63,16 @@ class Statistics:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"{path} not found: run {cls.WRITTEN_BY} first")
-        with np.load(path) as npz:
-            missing = [name for name in cls.ARRAYS if name not in npz]
-            if missing:
-                raise ValueError(f"{path}: not {cls.__name__} statistics (no {', '.join(missing)})")
-            arrays = {name: npz[name] for name in cls.ARRAYS}
-            fitted_on = str(npz["fitted_on"]) if "fitted_on" in npz else None
+        try:
+            with np.load(path) as npz:
+                found = {name: npz[name] for name in npz.files}
+        except (zipfile.BadZipFile, EOFError, pickle.UnpicklingError, ValueError, AttributeError) as e:  # damaged
+            raise ValueError(f"{path}: damaged, not readable statistics ({type(e).__name__})") from None
+        missing = [name for name in cls.ARRAYS if name not in found]
+        if missing:
+            raise ValueError(f"{path}: not {cls.__name__} statistics (no {', '.join(missing)})")
+        arrays = {name: found[name] for name in cls.ARRAYS}
+        fitted_on = str(found["fitted_on"]) if "fitted_on" in found else None
         stats = cls(**arrays, fitted_on=fitted_on)
         stats._check(path)
         return stats

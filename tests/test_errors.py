@@ -98,3 +98,20 @@ def test_a_bug_shows_its_traceback_and_says_it_is_one(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and "KeyError: 'internal'" in err
     assert err.splitlines()[-1].startswith("fer-report: this is a bug")
+
+
+def test_a_damaged_history_in_a_run_is_one_line_naming_it(tmp_path, source, capsys):
+    """A run whose training history was damaged (cut mid-line, or another file's text): the series names the file in
+    one line before any notebook, and the training CLI too; no traceback."""
+    run = tmp_path / "run"
+    assert train.main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(run), "--epochs", "1"]) == 0
+    capsys.readouterr()
+    history = run / "models" / "dnn" / "history.csv"
+    history.write_text("epoch,loss\n1,0.5,0.3\n")
+    assert train.main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith(f"fer_utils.train: {history}: not a") and "Traceback" not in err
+    assert cli.main(["run", "--profile", "smoke", "--only", "04", "--run-dir", str(run), "--data", str(source)]) == 1
+    err = capsys.readouterr().err
+    ours = [line for line in err.splitlines() if line.startswith("fer-report")]
+    assert len(ours) == 1 and f"{history}: not a" in ours[0] and "Traceback" not in err

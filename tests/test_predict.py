@@ -126,6 +126,14 @@ def test_a_bad_model_is_refused_with_one_line(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_damaged_statistics_beside_a_model_are_one_line(tmp_path, capsys):
+    shutil.copy(predict.PUBLISHED / "models" / "cnn.keras", tmp_path)
+    (tmp_path / "preprocessing.npz").write_bytes((predict.PUBLISHED / "models" / "preprocessing.npz").read_bytes()[:300])
+    code, out, err = run(capsys, ASTRONAUT, "--model", tmp_path / "cnn.keras", "--out", tmp_path / "out")
+    assert code == 1 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert f"{tmp_path / 'preprocessing.npz'}: damaged" in err
+
+
 def test_the_default_model_is_the_committed_one_best_on_val(classifier):
     assert classifier.source.startswith("reference/models/") and classifier.model.input_shape == (None, 48, 48, 1)
     committed = json.loads((predict.PUBLISHED / "results.json").read_text())["models"]
