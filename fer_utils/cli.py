@@ -62,6 +62,8 @@ def run_series(profile: str, data: str | None = None, only: str | None = None, r
     run's settings (unless `retrain`: then every model trains here); returns (notebook, seconds) for each one
     that finished."""
     import papermill
+    from jupyter_client.kernelspec import NoSuchKernel
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     params = load_profile(profile)
     path = config.profile_path(profile)
@@ -95,16 +97,16 @@ def run_series(profile: str, data: str | None = None, only: str | None = None, r
                 out = out_dir / nb.name
                 start = time.perf_counter()
                 try:
-                    with TrainingProgress(run / "models", nb.stem):
-                        papermill.execute_notebook(str(nb), str(out), parameters=mine, kernel_name="python3",
+                    with _landing(out) as partial, TrainingProgress(run / "models", nb.stem):
+                        papermill.execute_notebook(str(nb), str(partial), parameters=mine, kernel_name="python3",
                                                    progress_bar=False, log_output=log_output, cwd=str(NOTEBOOKS_DIR))
                 except papermill.PapermillExecutionError as e:
                     raise SeriesError(f"{nb.stem} failed in cell {e.cell_index + 1} of the executed copy "
                                       f"(In [{e.exec_count}]: {_first_line(e.source)[:60]!r}): "
                                       f"{e.ename}: {_first_line(e.evalue)}; see {out}") from None
-                except Exception as e:  # the kernel died (memory?) or could not start
-                    raise SeriesError(f"{nb.stem} stopped: {type(e).__name__}: {_first_line(str(e))}; "
-                                      f"see {out}") from None
+                except (DeadKernelError, CellTimeoutError, NoSuchKernel, RuntimeError) as e:  # the kernel died
+                    raise SeriesError(f"{nb.stem} stopped: {type(e).__name__}: {_first_line(str(e))}; "  # or never
+                                      f"see {out}") from None  # started; any other error is a bug of the runner
                 seconds = time.perf_counter() - start
                 done.append((nb.stem, seconds))
                 manifest["notebooks"][nb.stem] = {"seconds": round(seconds, 1),
@@ -112,6 +114,25 @@ def run_series(profile: str, data: str | None = None, only: str | None = None, r
                 atomic.write_json(run / MANIFEST, manifest)
                 progress(f"[{i}/{len(notebooks)}] {nb.stem}  {seconds:.1f} s", flush=True)
         return done
+
+
+@contextlib.contextmanager
+def _landing(out: Path):
+    """The path papermill writes an executed notebook to, beside `out`: moved onto `out` when the run ends, finished
+    or failed, if it is a whole notebook; `out` is removed first, so that it never holds an earlier run's copy."""
+    import nbformat
+
+    partial = out.with_name(f"{atomic.PARTIAL_PREFIX}{out.name}")
+    out.unlink(missing_ok=True)
+    try:
+        yield partial
+    finally:
+        try:
+            nbformat.read(partial, as_version=4)
+        except (OSError, ValueError):  # never written, or cut short (a full disk)
+            partial.unlink(missing_ok=True)
+        else:
+            os.replace(partial, out)
 
 
 def _plan_trainings(profile: str, params: dict, source: str, sha256: str, run: Path, notebooks: list[Path],

@@ -93,12 +93,20 @@ OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 """
 
 
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
 def unfinished(notebook: Path) -> str | None:
     """Why an executed notebook is incomplete ("failed in cell k", "stopped before cell k"), or None when papermill
     ran it to the end (a notebook executed elsewhere, without papermill's record, counts as finished)."""
     import nbformat
 
-    nb = nbformat.read(notebook, as_version=4)
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except (ValueError, nbformat.reader.NotJSONError, UnicodeDecodeError) as e:  # cut short (a full disk...)
+        raise RenderError(f"{notebook}: not a readable notebook ({_first_line(str(e))[:80]}): run it again with "
+                          f"`fer-report run --only {notebook.stem[:2]}`") from None
     if "papermill" not in nb.metadata:
         return None
     for number, cell in enumerate(nb.cells, 1):

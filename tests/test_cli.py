@@ -143,6 +143,23 @@ def test_runner_uses_this_interpreter_and_names_the_failing_cell(tmp_path, monke
     assert list(manifest["notebooks"]) == ["01_ok"] and manifest["profile"] == "tiny" and manifest["git_commit"]
 
 
+def test_a_bug_in_the_runner_shows_its_traceback_and_a_notebook_lands_whole_or_not_at_all(tmp_path, monkeypatch,
+                                                                                          capsys):
+    tiny_series(tmp_path, monkeypatch, {"01_ok": ["print('hello')"]})
+    run_dir = tmp_path / "run"
+    assert cli.main(["run", "--profile", "tiny", "--run-dir", str(run_dir)]) == 0
+    assert not list((run_dir / "notebooks").glob(".partial*"))  # papermill wrote aside, then moved it into place
+
+    def broken_poll(self):
+        raise TypeError("a bug in the progress code")
+
+    monkeypatch.setattr(cli.TrainingProgress, "__enter__", broken_poll)
+    assert cli.main(["run", "--profile", "tiny", "--run-dir", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "TypeError: a bug in the progress code" in err and "this is a bug" in err
+    assert not (run_dir / "notebooks" / "01_ok.ipynb").exists()  # no earlier run's copy passes for this run's
+
+
 def test_log_output_streams_the_notebooks_outputs_only(tmp_path, monkeypatch, capsys):
     tiny_series(tmp_path, monkeypatch, {"01_says": ["print('hello from the kernel')"]})
 
@@ -173,7 +190,7 @@ def test_a_profile_missing_a_key_stops_the_run_before_any_notebook(tmp_path, mon
 @pytest.mark.parametrize("changes, expected", [
     ({"epochs_cnn": "ten"}, "epochs_cnn must be a positive integer, got 'ten'"),
     ({"train_limit": -5}, "train_limit must be 0 or a positive integer, got -5"),
-    ({"seed": None}, "seed is missing (expected an integer: the seed of every random draw)"),
+    ({"seed": None}, "seed is missing (expected 0 or a positive integer: the seed of every random draw)"),
     ({"mixed_precision_cnn_tuned": "fp8"}, "mixed_precision_cnn_tuned must be false, true, 'float16', 'bfloat16' or "
                                            "'auto', got 'fp8'"),
 ])
