@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 from . import atomic, claims, preprocess, reference, registry, results
@@ -56,6 +57,49 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[s
     # an evaluation the run took from this very reference run is the reference's own: nothing to point back to
     run_results["models"] = {n: {k: v for k, v in r.items() if not (k == "evaluated_in" and v == Path(into).as_posix())}
                              for n, r in run_results["models"].items()}
+    # everything is written into a copy of the folder (and of the figures), swapped in whole at the end: a publish
+    # that fails part-way leaves the committed run as it was
+    stage = folder.with_name(f"{atomic.PARTIAL_PREFIX}publish-{folder.name}")
+    inside = figures.is_relative_to(folder)  # a second reference run keeps its figures in its own folder
+    staged_figures = stage / figures.relative_to(folder) if inside else \
+        figures.with_name(f"{atomic.PARTIAL_PREFIX}publish-{figures.name}")
+    for path in (stage, staged_figures):
+        shutil.rmtree(path, ignore_errors=True)
+    try:
+        written = _write(run, run_results, names, only, stage, staged_figures, folder, keras, load_best)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        shutil.rmtree(staged_figures, ignore_errors=True)
+        raise
+    _swap_in(stage, folder)
+    if not inside:
+        figures.mkdir(parents=True, exist_ok=True)
+        for staged in sorted(staged_figures.glob("*.png")):
+            atomic.write_bytes(figures / staged.name, staged.read_bytes())
+        shutil.rmtree(staged_figures, ignore_errors=True)
+    return [figures / p.name if p.parent == staged_figures else folder / p.relative_to(stage) for p in written]
+
+
+def _swap_in(stage: Path, folder: Path) -> None:
+    """Put the folder `stage` where `folder` is, the old one removed."""
+    old = folder.with_name(f"{atomic.PARTIAL_PREFIX}old-{folder.name}")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(stage, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write(run: RunPaths, run_results: dict, names: list[str], only, stage: Path, staged_figures: Path,
+           folder: Path, keras, load_best) -> list[Path]:
+    """Write what `publish` publishes into `stage` (a copy of `folder`, which it stays beside) and the figures into
+    `staged_figures`; the files written, at their staged paths."""
+    if folder.exists():
+        shutil.copytree(folder, stage)
+    stage.mkdir(parents=True, exist_ok=True)
+    staged_figures.mkdir(parents=True, exist_ok=True)
+    committed, figures = stage / results.RESULTS_FILE, staged_figures
+    folder = stage
     written: list[Path] = []
 
     def put(target: Path, text: str | None = None, copy_of: Path | None = None) -> None:
@@ -84,7 +128,7 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[s
         put(folder / "histories" / f"{name}.csv", copy_of=run.model(name) / "history.csv")
         if (run.model(name) / results.OUTPUTS_FILE).exists():
             put(folder / "outputs" / f"{name}.npz", copy_of=run.model(name) / results.OUTPUTS_FILE)
-    for name, seeds in run_results.get("seeds", {}).items():  # extra seeds: numbers only, no weights
+    for name, seeds in ({} if only else run_results.get("seeds", {})).items():  # extra seeds: numbers, no weights
         for seed in seeds:
             history, outputs = reference.seed_paths(folder, name, int(seed))
             put(history, copy_of=run.seed_model(name, int(seed)) / "history.csv")

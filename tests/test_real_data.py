@@ -201,6 +201,32 @@ def test_publish_copies_only_face_free_results(real_source, tmp_path):
 
 @pytest.mark.notebooks
 @pytest.mark.xdist_group("series-tensorflow")  # after the series, on its worker
+def test_a_publish_that_fails_part_way_leaves_the_committed_run_as_it_was(real_source, tmp_path, monkeypatch):
+    from fer_utils import publish, reference
+
+    run_dir = cli.RUNS_DIR / "smoke"
+    if not (run_dir / "report" / "results.json").exists():
+        _missing("the smoke report has not been rendered")
+    publish.publish(run_dir, tmp_path)
+    before = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    saved = []
+
+    def fails_on_the_third(model, path):
+        saved.append(path)
+        if len(saved) == 3:
+            raise OSError(28, "No space left on device")
+        return path
+
+    monkeypatch.setattr(reference, "save_compact", fails_on_the_third)
+    monkeypatch.setattr(reference, "same_weights", lambda committed, model: False)  # every model rewritten
+    with pytest.raises(OSError, match="No space left"):
+        publish.publish(run_dir, tmp_path)
+    after = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before and len(saved) == 3  # nothing half-replaced, nothing left aside
+
+
+@pytest.mark.notebooks
+@pytest.mark.xdist_group("series-tensorflow")  # after the series, on its worker
 def test_publish_only_replaces_the_named_models_and_the_ensemble(real_source, tmp_path):
     """fer-report publish --only: the named records, histories and weights replace theirs; the others stay."""
     from fer_utils import publish
