@@ -245,31 +245,37 @@ def _current_python_kernel():
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fer-report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="fer-report", description=" ".join(__doc__.split()))
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run the notebook series with papermill")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:  # its help opens with the same sentence
+        return commands.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+
+    run = command("run", "run the notebook series with papermill")
     run.add_argument("--profile", default=DEFAULT_PROFILE,
-                     help="smoke, quick or full (params/<profile>.yaml), or a profile's YAML file")
+                     help="smoke, quick or full (params/<profile>.yaml), or a profile's YAML file (default: quick)")
     run.add_argument("--data", help="FER2013 file or folder (default: $FER2013_DATA, then data/)")
     run.add_argument("--only", help="comma-separated notebook numbers, e.g. 01,02")
     run.add_argument("--run-dir", help="where the run writes (default: runs/<profile>)")
     run.add_argument("--retrain", action="store_true",
                      help="train every model here, even those the committed reference run holds")
     run.add_argument("--log-output", action="store_true", help="stream the notebooks' outputs while they run")
-    render = commands.add_parser("render", help="render a run's executed notebooks and its index page as HTML")
-    render.add_argument("--profile", default=DEFAULT_PROFILE, help="the profile whose run to render (runs/<profile>)")
+    render = command("render", "render a run's executed notebooks and its index page as HTML")
+    render.add_argument("--profile", default=DEFAULT_PROFILE,
+                        help="the profile whose run to render (runs/<profile>; default: quick)")
     render.add_argument("--run-dir", help="the run folder (default: runs/<profile>)")
     render.add_argument("--partial", action="store_true",
                         help="render a run whose notebooks did not all finish, marking the incomplete ones")
-    publish = commands.add_parser("publish", help="copy a rendered run's face-free results into the project "
+    publish = command("publish", "copy a rendered run's face-free results into the project "
                                                   "(reference/, figures/) to commit as the reference run")
-    publish.add_argument("--profile", default=DEFAULT_PROFILE, help="the profile whose run to publish (runs/<profile>)")
+    publish.add_argument("--profile", default=DEFAULT_PROFILE,
+                         help="the profile whose run to publish (runs/<profile>; default: quick)")
     publish.add_argument("--run-dir", help="the run folder (default: runs/<profile>)")
     publish.add_argument("--only", help="comma-separated model names (and 'ensemble'): replace just their "
                                         "committed results, histories and weights with the run's")
     publish.add_argument("--into", default="reference", help="the project folder of this reference run: reference "
                                                              "(default), or e.g. reference/full for a second one")
-    predict = commands.add_parser("predict", help="find the faces in your own photos and videos and read their "
+    predict = command("predict", "find the faces in your own photos and videos and read their "
                                                   "expressions")
     predict.add_argument("paths", nargs="+", metavar="PATH",
                          help="photos (JPEG, PNG, WebP, BMP; of a GIF or TIFF the first frame), videos (any container "
@@ -277,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--model", help="a .keras file (with its preprocessing.npz) or a run folder (default: the "
                                          "committed model that scored best on val)")
     predict.add_argument("--out", default="predictions",
-                         help="where the annotated photos, predictions.csv, timeline.csv and the videos' figures go")
+                         help="where the annotated photos, predictions.csv, timeline.csv and the videos' figures go "
+                              "(default: predictions/; an earlier run's outputs there are moved aside)")
     predict.add_argument("--explain", action="store_true", help="add each face's saliency overlay")
     predict.add_argument("--min-face", type=int, metavar="PIXELS",
                          help="the smallest face side looked for, in the photo's pixels (default 40)")

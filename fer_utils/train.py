@@ -290,9 +290,11 @@ def prepared(fer: data.FER2013, kind: str, run_dir: str | os.PathLike) -> dict[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fer_utils.train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m fer_utils.train",
+                                     description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("model", choices=list(registry.MODELS), help="a model of the registry")
-    parser.add_argument("--profile", default=config.DEFAULT_PROFILE, help="params/<profile>.yaml: smoke, quick or full")
+    parser.add_argument("--profile", default=config.DEFAULT_PROFILE,
+                        help="params/<profile>.yaml: smoke, quick or full, or a profile's YAML file (default: quick)")
     parser.add_argument("--data", help="FER2013 file or folder (default: $FER2013_DATA, then data/)")
     parser.add_argument("--run-dir", help="run folder (default: runs/<profile>); the notebooks read it")
     parser.add_argument("--epochs", type=int, help="train to this many epochs instead of the profile's")

@@ -220,3 +220,17 @@ def test_an_empty_only_runs_nothing_instead_of_everything():
     for empty in ("", " ", ","):
         with pytest.raises(SeriesError, match="names no notebook"):
             cli.select_notebooks(empty)
+
+
+def test_every_help_text_ends_in_a_full_sentence_and_names_its_defaults(capsys):
+    from fer_utils import train
+
+    for command, argv in ((cli.main, ["--help"]), (train.main, ["--help"]), (cli.main, ["predict", "--help"]),
+                          (cli.main, ["run", "--help"])):
+        with pytest.raises(SystemExit):
+            command(argv)
+        text = " ".join(capsys.readouterr().out.split())
+        description = text.split(" positional arguments:")[0].split(" options:")[0]
+        assert description.rstrip().endswith("."), description[-80:]
+        if argv[0] in ("predict", "run"):
+            assert "(default: predictions/;" in text if argv[0] == "predict" else "(default: quick)" in text
