@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import atomic, config, evaluation, faces, preprocess, registry, results, video
+from . import atomic, config, evaluation, faces, lock, preprocess, registry, results, video
 from .data import CLASS_NAMES, IMAGE_SIDE
 from .runtime import import_keras_quietly, set_jit_compile
 
@@ -249,8 +249,18 @@ def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLik
     photos, videos, problems = input_files(paths)
     for problem in problems:
         echo(f"fer-report predict: {problem}", file=sys.stderr)
-    out = _fresh_folder(Path(out), echo) if photos or videos else Path(out)
-    rows, timelines, failed, names, photos_read = [], [], bool(problems), set(), 0
+    if not (photos or videos):
+        return 1
+    out, where = Path(out), Path(out).resolve()
+    with lock.holding(where.parent / f".{where.name}.lock", "fer-report predict"):  # one predict per --out folder
+        return _predict_into(_fresh_folder(out, [*photos, *videos], echo), classifier, photos, videos,
+                             bool(problems), min_face, explain, detector, every, annotate, echo, progress)
+
+
+def _predict_into(out: Path, classifier, photos, videos, failed: bool, min_face, explain, detector, every, annotate,
+                  echo, progress) -> int:
+    """`predict` once its outputs folder is ready: each photo, each video, the tables and the closing line."""
+    rows, timelines, names, photos_read = [], [], set(), 0
     for path in photos:
         photo_rows = _predict_photo(classifier, path, out, names, min_face, explain, detector, echo)
         failed |= not photo_rows
@@ -267,18 +277,17 @@ def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLik
     if videos:
         table = pd.concat(timelines) if timelines else pd.DataFrame(columns=video.TIMELINE_COLUMNS)
         atomic.write_text(out / TIMELINE_NAME, table.to_csv(index=False))
-    if photos or videos:
-        tables = [f"{out / name}" for name, used in ((CSV_NAME, photos), (TIMELINE_NAME, videos)) if used]
-        in_videos = sum(t["face"].nunique() for t in timelines)
-        counts = []
-        if photos:
-            counts.append(f"{_count(len(rows), 'face')} in {_count(photos_read, 'photo')} read"
-                          + (f" of {len(photos)}" if photos_read != len(photos) else ""))
-        if videos:
-            counts.append(f"{_count(in_videos, 'face')} in {_count(len(timelines), 'video')} read"
-                          + (f" of {len(videos)}" if len(timelines) != len(videos) else ""))
-        echo(f"fer-report predict: {'; '.join(counts)}; model {classifier.described()}, views {classifier.views}, "
-             f"detector {detector}; table{'s' if len(tables) > 1 else ''} {', '.join(tables)}")
+    tables = [f"{out / name}" for name, used in ((CSV_NAME, photos), (TIMELINE_NAME, videos)) if used]
+    in_videos = sum(t["face"].nunique() for t in timelines)
+    counts = []
+    if photos:
+        counts.append(f"{_count(len(rows), 'face')} in {_count(photos_read, 'photo')} read"
+                      + (f" of {len(photos)}" if photos_read != len(photos) else ""))
+    if videos:
+        counts.append(f"{_count(in_videos, 'face')} in {_count(len(timelines), 'video')} read"
+                      + (f" of {len(videos)}" if len(timelines) != len(videos) else ""))
+    echo(f"fer-report predict: {'; '.join(counts)}; model {classifier.described()}, views {classifier.views}, "
+         f"detector {detector}; table{'s' if len(tables) > 1 else ''} {', '.join(tables)}")
     return 1 if failed else 0
 
 
@@ -286,11 +295,26 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _fresh_folder(out: Path, echo) -> Path:
+def _is_output(path: Path) -> bool:
+    """Whether a file in an outputs folder is one that `predict` writes."""
+    return path.is_file() and (path.name in (CSV_NAME, TIMELINE_NAME) or path.suffix == ".png"
+                               or path.name.endswith("-annotated.mp4"))
+
+
+def _fresh_folder(out: Path, inputs: list[Path], echo) -> Path:
     """`out`, created empty: an earlier run's outputs in it are moved aside whole (to out.earlier-<time>), said in
-    one line, so that the folder holds this run's outputs only."""
+    one line, so that the folder holds this run's outputs only. A folder that holds an input, or files predict does
+    not write, is refused (nothing of the user's is ever moved)."""
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: is a file, not a folder")
+    where = out.resolve()
+    holding = next((p for p in inputs if where in p.resolve().parents), None)
+    if holding is not None:
+        raise ValueError(f"--out {out}: holds the input {holding}; name another folder for the outputs")
+    foreign = sorted(p.name for p in out.iterdir() if not _is_output(p)) if out.is_dir() else []
+    if foreign:
+        raise ValueError(f"--out {out}: holds {foreign[0]}{' and more' if len(foreign) > 1 else ''}, which predict "
+                         f"does not write; name an empty or new folder")
     if out.is_dir() and any(out.iterdir()):
         aside = out.with_name(f"{out.name}.earlier-{time.strftime('%Y%m%d-%H%M%S')}")
         os.replace(out, aside)

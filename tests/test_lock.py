@@ -112,3 +112,14 @@ def test_a_series_never_touches_a_model_folder_a_training_holds(tmp_path, hold, 
     err = capsys.readouterr().err
     assert f"is in use by the training of dnn (process {holder.pid} " in err and err.count("\n") == 1
     assert (run / "models" / "dnn" / "history.csv").exists() and not list((run / "models").glob("dnn.replaced-*"))
+
+
+def test_a_second_predict_into_the_same_out_folder_stops(tmp_path, hold, capsys):
+    from fer_utils import faces
+
+    out = tmp_path / "out"
+    holder = hold(tmp_path / ".out.lock", "fer-report predict")
+    assert cli.main(["predict", str(faces.sample_photo()), "--out", str(out), "--detector", "haar"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"fer-report predict: {tmp_path} is in use by fer-report predict (process {holder.pid} ")
+    assert not out.exists()

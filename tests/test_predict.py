@@ -214,6 +214,19 @@ def test_an_out_folder_holds_this_runs_outputs_and_a_briefly_trained_model_is_na
     assert err.splitlines()[0] == f"fer-report predict: {out} held earlier outputs; moved them to {aside}"
     assert sorted(p.name for p in out.iterdir()) == ["coffee.png", predict.CSV_NAME]
     assert sorted(p.name for p in aside.iterdir()) == ["astronaut.png", predict.CSV_NAME]
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(ASTRONAUT, photos)
+    (photos / "notes.txt").write_text("mine")
+    for given in (photos, photos.parent):  # the folder of the inputs, or one above it: refused, nothing moved
+        code, _, err = run(capsys, photos, "--out", given, "--detector", "haar")
+        assert code == 1 and f"--out {given}: holds the input" in err and len(err.splitlines()) == 2  # + notes.txt
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("mine")
+    code, _, err = run(capsys, ASTRONAUT, "--out", tmp_path / "mine", "--detector", "haar")
+    assert code == 1 and "holds thesis.tex, which predict does not write" in err
+    assert sorted(p.name for p in photos.iterdir()) == ["astronaut.png", "notes.txt"]
+    assert (tmp_path / "mine" / "thesis.tex").exists() and not list(tmp_path.glob("*.earlier-*"))[1:]
     folder = tmp_path / "run" / "models" / "dnn"  # a training folder as the smoke profile leaves it
     folder.mkdir(parents=True)
     shutil.copy(predict.PUBLISHED / "models" / "dnn.keras", folder / "best-epoch0002.keras")
