@@ -20,10 +20,10 @@ from pathlib import Path
 from . import atomic, config, data, lock, registry, runtime, settings
 from .config import (DEFAULT_PROFILE, NOTEBOOKS_DIR, PROJECT_ROOT, RUNS_DIR, SeriesError,  # noqa: F401
                      git_commit, load_profile, resolve_data, run_folder)
-from .history import TrainingMismatch
+from .errors import UserError
 from .progress import TrainingProgress
-from .publish import PublishError, publish as publish_run
-from .render import RenderError, render as render_run
+from .publish import publish as publish_run
+from .render import render as render_run
 
 KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"}
 MANIFEST = "manifest.json"  # in the run folder: how the run was made
@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         return _command(args)
-    except (SeriesError, RenderError, PublishError, lock.FolderInUse, TrainingMismatch, ValueError) as e:
+    except UserError as e:  # what the user gave: one line (any other exception is a bug)
         print(f"fer-report{' predict' if args.command == 'predict' else ''}: {e}", file=sys.stderr)
     except OSError as e:  # a path that is a file, a read-only place, a missing file...
         print(f"fer-report{' predict' if args.command == 'predict' else ''}: {atomic.problem(e)}", file=sys.stderr)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from .errors import UserError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 PARAMS_DIR = PROJECT_ROOT / "params"
@@ -17,7 +19,7 @@ RUNNER_PARAMETERS = ("profile", "data_source", "run_dir", "retrain")  # set by t
 DEFAULT_PROFILE = "quick"  # the notebooks' parameter cells hold its values
 
 
-class SeriesError(RuntimeError):
+class SeriesError(UserError):
     """A profile, notebook selection or notebook run that failed; the message is one line for the user."""
 
 

@@ -29,6 +29,7 @@ from sklearn.model_selection import train_test_split
 
 from . import user_cache_dir
 from .atomic import atomic_path
+from .errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ USAGE_PREFIX = re.compile(r"^(Training|PublicTest|PrivateTest)_")
 CSV_COLUMNS = {"emotion": "label", "label": "label", "pixels": "pixels", "feature": "pixels", "usage": "usage"}
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """A FER2013 source that cannot be read; the message names the file and the row or member."""
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, precision_recall_fscore_support
 
 from .data import CLASS_NAMES
+from .errors import UserError
 
 # Test-time view sets: each view is a shift (dy, dx) of the face with its edge rows and columns repeated (no
 # pixel wraps around), plain or mirrored. "mirror" is the flip average; the shifts move the face by 2 px along the
@@ -32,7 +33,7 @@ def views_of(name: str) -> list[tuple[int, int, bool]]:
     try:
         return VIEW_SETS[name]
     except KeyError:
-        raise ValueError(f"unknown test views {name!r}; choose one of {', '.join(VIEW_SETS)}") from None
+        raise UserError(f"unknown test views {name!r}; choose one of {', '.join(VIEW_SETS)}") from None
 
 
 def shifted(x: np.ndarray, dy: int, dx: int) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import UserError
 from .models import keras
 
 
@@ -182,7 +183,7 @@ def region_shares(maps: np.ndarray, regions: dict = FACE_REGIONS):
 def keep_salient(images: np.ndarray, maps: np.ndarray, removed_share: float) -> np.ndarray:
     """The faces with their least salient pixels set to NaN: `removed_share` (0..1) of each face's pixels."""
     if not 0 <= removed_share < 1:
-        raise ValueError(f"the share of pixels removed must be in [0, 1), got {removed_share}")
+        raise UserError(f"the share of pixels removed must be in [0, 1), got {removed_share}")
     flat = maps.reshape(len(maps), -1)
     cut = np.quantile(flat, removed_share, axis=1).reshape(-1, 1, 1)
     return np.where(maps >= cut, images.reshape(maps.shape).astype("float32"), np.nan)

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .data import IMAGE_SIDE
+from .errors import UserError
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 DETECTORS = ("mtcnn", "haar")
@@ -85,7 +86,7 @@ class Face:
         return float(np.degrees(np.arctan2(ry - ly, rx - lx)))
 
 
-class PhotoError(ValueError):
+class PhotoError(UserError):
     """A file that cannot be read as a photo; the message names the file."""
 
 
@@ -131,9 +132,9 @@ def detect(photo: np.ndarray, min_face: int = MIN_FACE, detector: str = DETECTOR
     `detector` (one of DETECTORS). Photos larger than DETECTION_SIDE are searched downscaled; boxes and landmarks
     are given in the photo's own pixels."""
     if min_face < 1:
-        raise ValueError(f"--min-face must be a positive number of pixels, got {min_face}")
+        raise UserError(f"--min-face must be a positive number of pixels, got {min_face}")
     if detector not in DETECTORS:
-        raise ValueError(f"--detector: unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
+        raise UserError(f"--detector: unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
     found = _mtcnn_faces(photo, min_face) if detector == "mtcnn" else _haar_faces(grey(photo), min_face)
     return sorted(found, key=lambda face: -face.box[2])
 

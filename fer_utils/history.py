@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from .errors import UserError
+
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 HISTORY_FILE = "history.csv"
 
 
-class TrainingMismatch(RuntimeError):
+class TrainingMismatch(UserError):
     """A training folder whose history is not one this engine wrote."""
 
 

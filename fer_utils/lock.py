@@ -14,8 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+from .errors import UserError
 
-class FolderInUse(RuntimeError):
+
+class FolderInUse(UserError):
     """The folder is held by another process; the message is one line naming it."""
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 from . import atomic, config, evaluation, faces, lock, preprocess, registry, results, video
 from .data import CLASS_NAMES, IMAGE_SIDE
+from .errors import UserError
 from .runtime import import_keras_quietly, set_jit_compile
 
 PUBLISHED = config.PROJECT_ROOT / "reference"
@@ -30,7 +31,7 @@ DEFAULT_VIEWS = "mirror"  # for a model whose results name no views chosen on va
 FEW_EPOCHS = 10  # a model trained for fewer epochs is named as such (the smoke profile trains 2)
 
 
-class ModelError(ValueError):
+class ModelError(UserError):
     """A model that cannot classify FER2013 faces; the message names the file."""
 
 
@@ -238,13 +239,13 @@ def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLik
     a face, else 1 (the others are still done). `views` as in `load_classifier`; `progress` as in
     `fer_utils.video.read_video`."""
     if min_face < 1:
-        raise ValueError(f"--min-face must be a positive number of pixels, got {min_face}")
+        raise UserError(f"--min-face must be a positive number of pixels, got {min_face}")
     if every < 1:
-        raise ValueError(f"--every must be a positive number of frames, got {every}")
+        raise UserError(f"--every must be a positive number of frames, got {every}")
     if detector not in faces.DETECTORS:
-        raise ValueError(f"--detector: unknown detector {detector!r}; choose one of {', '.join(faces.DETECTORS)}")
+        raise UserError(f"--detector: unknown detector {detector!r}; choose one of {', '.join(faces.DETECTORS)}")
     if views is not None and views not in evaluation.VIEW_SETS:
-        raise ValueError(f"--views: unknown test views {views!r}; choose one of {', '.join(evaluation.VIEW_SETS)}")
+        raise UserError(f"--views: unknown test views {views!r}; choose one of {', '.join(evaluation.VIEW_SETS)}")
     classifier = load_classifier(model, views)
     photos, videos, problems = input_files(paths)
     for problem in problems:
@@ -252,6 +253,9 @@ def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLik
     if not (photos or videos):
         return 1
     out, where = Path(out), Path(out).resolve()
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: is a file, not a folder")
+    out.mkdir(parents=True, exist_ok=True)  # a path under a file, a read-only place: one line (OSError)
     with lock.holding(where.parent / f".{where.name}.lock", "fer-report predict"):  # one predict per --out folder
         return _predict_into(_fresh_folder(out, [*photos, *videos], echo), classifier, photos, videos,
                              bool(problems), min_face, explain, detector, every, annotate, echo, progress)
@@ -306,14 +310,14 @@ def _fresh_folder(out: Path, inputs: list[Path], echo) -> Path:
     one line, so that the folder holds this run's outputs only. A folder that holds an input, or files predict does
     not write, is refused (nothing of the user's is ever moved)."""
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: is a file, not a folder")
+        raise UserError(f"--out {out}: is a file, not a folder")
     where = out.resolve()
     holding = next((p for p in inputs if where in p.resolve().parents), None)
     if holding is not None:
-        raise ValueError(f"--out {out}: holds the input {holding}; name another folder for the outputs")
+        raise UserError(f"--out {out}: holds the input {holding}; name another folder for the outputs")
     foreign = sorted(p.name for p in out.iterdir() if not _is_output(p)) if out.is_dir() else []
     if foreign:
-        raise ValueError(f"--out {out}: holds {foreign[0]}{' and more' if len(foreign) > 1 else ''}, which predict "
+        raise UserError(f"--out {out}: holds {foreign[0]}{' and more' if len(foreign) > 1 else ''}, which predict "
                          f"does not write; name an empty or new folder")
     if out.is_dir() and any(out.iterdir()):
         aside = out.with_name(f"{out.name}.earlier-{time.strftime('%Y%m%d-%H%M%S')}")

@@ -15,6 +15,7 @@ import numpy as np
 
 from .atomic import atomic_path
 from .data import IMAGE_SIDE
+from .errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +68,10 @@ class Statistics:
             with np.load(path) as npz:
                 found = {name: npz[name] for name in npz.files}
         except (zipfile.BadZipFile, EOFError, pickle.UnpicklingError, ValueError, AttributeError) as e:  # damaged
-            raise ValueError(f"{path}: damaged, not readable statistics ({type(e).__name__})") from None
+            raise UserError(f"{path}: damaged, not readable statistics ({type(e).__name__})") from None
         missing = [name for name in cls.ARRAYS if name not in found]
         if missing:
-            raise ValueError(f"{path}: not {cls.__name__} statistics (no {', '.join(missing)})")
+            raise UserError(f"{path}: not {cls.__name__} statistics (no {', '.join(missing)})")
         arrays = {name: found[name] for name in cls.ARRAYS}
         fitted_on = str(found["fitted_on"]) if "fitted_on" in found else None
         stats = cls(**arrays, fitted_on=fitted_on)
@@ -79,7 +80,7 @@ class Statistics:
 
     def _check(self, path: Path) -> None:
         if getattr(self, self.ARRAYS[0]).shape != (IMAGE_SIDE, IMAGE_SIDE):
-            raise ValueError(f"{path}: not {type(self).__name__} statistics (shape "
+            raise UserError(f"{path}: not {type(self).__name__} statistics (shape "
                              f"{getattr(self, self.ARRAYS[0]).shape})")
 
 
@@ -91,11 +92,11 @@ class Preprocessor(Statistics):
     def _fit(self, images: np.ndarray) -> None:
         """The mean image (48x48) and max |x - mean| over all training pixels."""
         if len(images) == 0:
-            raise ValueError("Preprocessor.fit: no training images")
+            raise UserError("Preprocessor.fit: no training images")
         self.mean = images.mean(axis=0, dtype=np.float64).astype(np.float32)
         self.scale = np.float32(np.abs(images.astype(np.float32) - self.mean).max())
         if self.scale == 0:
-            raise ValueError("Preprocessor.fit: every training image is the same, so the scale is 0")
+            raise UserError("Preprocessor.fit: every training image is the same, so the scale is 0")
 
     def _transform(self, images: np.ndarray) -> np.ndarray:
         """(x - mean) / scale."""
@@ -104,7 +105,7 @@ class Preprocessor(Statistics):
     def _check(self, path: Path) -> None:
         super()._check(path)
         if not float(self.scale) > 0:
-            raise ValueError(f"{path}: not preprocessing statistics (scale {float(self.scale)})")
+            raise UserError(f"{path}: not preprocessing statistics (scale {float(self.scale)})")
 
 
 class TangPreprocessor(Statistics):
@@ -126,7 +127,7 @@ class TangPreprocessor(Statistics):
     def _fit(self, images: np.ndarray) -> None:
         x = self.normalise_faces(images)
         if len(x) < 2:
-            raise ValueError("TangPreprocessor.fit: needs at least two training images")
+            raise UserError("TangPreprocessor.fit: needs at least two training images")
         self.mean, std = x.mean(axis=0), x.std(axis=0)
         self.std = np.where(std > 0, std, 1).astype(np.float32)
 
@@ -170,7 +171,7 @@ def _check_images(images: np.ndarray) -> np.ndarray:
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
     if images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
-        raise ValueError(f"expected images of shape (N, 48, 48), got {images.shape}")
+        raise UserError(f"expected images of shape (N, 48, 48), got {images.shape}")
     return images
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import atomic, claims, preprocess, reference, registry, results
 from .config import RunPaths
+from .errors import UserError
 
 # Figures that show no face, committed with the reference run; every other figure stays in the run folder.
 FACE_FREE_FIGURES = ("fig1_cnn_training", "fig2_cnn_no_augmentation", "fig3_dnn_training", "fig4_confusion_matrix",
@@ -18,7 +19,7 @@ FACE_FREE_FIGURES = ("fig1_cnn_training", "fig2_cnn_no_augmentation", "fig3_dnn_
 
 
 
-class PublishError(RuntimeError):
+class PublishError(UserError):
     """A run that cannot be published as asked; the message is one line for the user."""
 
 

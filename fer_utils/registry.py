@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .errors import UserError
+
 VIEWS = ("plain", "mirror", "mirror x 5 shifts", "mirror x 9 shifts")  # every model's test-time view sets
 CROP_VIEWS = (*VIEWS, "mirror x 5 crops")  # and for models that see a centre crop of the face
 
@@ -47,7 +49,7 @@ def get(name: str) -> ModelSpec:
     try:
         return MODELS[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
+        raise UserError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
 
 
 def label(name: str) -> str:

@@ -13,11 +13,12 @@ from pathlib import Path
 
 from . import atomic, claims, lock, reference, registry, results
 from .config import RunPaths
+from .errors import UserError
 
 # Which notebook (by number) each of the report's numbered figures belongs to.
 FIGURE_PART = {"fig1": "02", "fig2": "03", "fig3": "04", "fig4": "05", "fig5": "06", "fig6": "07", "fig7": "07",
                "fig8": "08", "fig9": "09"}
-class RenderError(RuntimeError):
+class RenderError(UserError):
     """A run folder that cannot be rendered; the message is one line for the user."""
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from . import atomic, evaluation, registry, uncertainty
 from .config import RunPaths
+from .errors import UserError
 
 RESULTS_FILE = "results.json"  # in a model's training folder, and (all models of a run) in its report
 OUTPUTS_FILE = "outputs.npz"  # in a model's training folder: its val and test outputs with the chosen views
@@ -63,7 +64,7 @@ def per_face(splits: dict[str, dict], outputs: dict[str, np.ndarray], labels: di
         y = np.asarray(labels[split])
         correct = outputs[split].argmax(axis=1) == y
         if abs(correct.mean() - record["views_accuracy"]) > 0.5 / len(y):
-            raise ValueError(f"the saved {split} outputs give {correct.mean():.2%}, not the recorded "
+            raise UserError(f"the saved {split} outputs give {correct.mean():.2%}, not the recorded "
                              f"{record['views_accuracy']:.2%} with the chosen views: they are another training's")
         recall = evaluation.per_class_metrics(y, outputs[split].argmax(axis=1))["recall"]
         done[split] = {**record, "faces": int(len(y)), "correct": uncertainty.pack(correct),
@@ -83,7 +84,7 @@ def correct(record: dict, split: str = "test") -> np.ndarray:
     """Which faces of `split` a model's record (`per_face`) got right with its chosen views."""
     found = record.get(split, {})
     if "correct" not in found:
-        raise ValueError(f"the results of {record['model']} hold no per-face results on {split}: evaluate it again")
+        raise UserError(f"the results of {record['model']} hold no per-face results on {split}: evaluate it again")
     return uncertainty.unpack(found["correct"], found["faces"])
 
 

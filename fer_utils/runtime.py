@@ -13,6 +13,8 @@ from importlib import metadata
 
 import numpy as np
 
+from .errors import UserError
+
 
 PRECISIONS = {False: "float32", True: "mixed_float16", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 
@@ -173,10 +175,10 @@ def compute_scope(mixed_precision: bool | str = False, distribute: str = "none")
     split over every device of the backend (Keras' DataParallel distribution on JAX, MirroredStrategy on
     TensorFlow). Yields the number of replicas."""
     if distribute not in ("none", "data_parallel"):
-        raise ValueError(f"distribute must be 'none' or 'data_parallel', got {distribute!r}")
+        raise UserError(f"distribute must be 'none' or 'data_parallel', got {distribute!r}")
     mixed_precision = resolved_precision(mixed_precision)
     if mixed_precision not in PRECISIONS:
-        raise ValueError(f"mixed_precision must be false, true, 'float16', 'bfloat16' or 'auto', "
+        raise UserError(f"mixed_precision must be false, true, 'float16', 'bfloat16' or 'auto', "
                          f"got {mixed_precision!r}")
     import_keras_quietly()
     import keras
@@ -203,7 +205,7 @@ def compute_scope(mixed_precision: bool | str = False, distribute: str = "none")
             with strategy.scope():
                 yield strategy.num_replicas_in_sync
         else:
-            raise ValueError(f"data-parallel training needs the jax or tensorflow backend, not {backend}")
+            raise UserError(f"data-parallel training needs the jax or tensorflow backend, not {backend}")
     finally:
         keras.config.set_dtype_policy(policy)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import atomic, claims, config, data, registry, results, runtime, settings
+from .errors import UserError
 
 
 class Run:
@@ -19,7 +20,7 @@ class Run:
     def __init__(self, params: dict):
         missing = [k for k in ("profile", "run_dir", "seed") if k not in params]
         if missing:
-            raise ValueError(f"the parameters cell sets no {', '.join(missing)}")
+            raise UserError(f"the parameters cell sets no {', '.join(missing)}")
         profile = {k: v for k, v in config.load_profile(params["profile"]).items() if settings.is_setting(k)}
         self.params = {"data_source": None, "retrain": False, "train_limit": 0, "eval_limit": 0, **profile,
                        **params}
@@ -74,7 +75,7 @@ class Run:
 
         spec, p = registry.get(name), self.params
         if epochs is None and spec.epochs_key not in p:
-            raise ValueError(f"this notebook's parameters set no {spec.epochs_key} (the epochs of {name})")
+            raise UserError(f"this notebook's parameters set no {spec.epochs_key} (the epochs of {name})")
         return train_and_evaluate(name, self.fer, self.x(spec.preprocessing), self.root,
                                   epochs=epochs or p[spec.epochs_key], seed=self.seed, train_limit=p["train_limit"],
                                   eval_limit=p["eval_limit"], retrain=bool(p["retrain"]),
@@ -126,7 +127,7 @@ class Run:
         splits = [s for s in ("val", "test") if getattr(self.fer, s) is not None]
         for s in splits:
             if s not in saved or len(saved[s]) != len(self.split(s)):
-                raise ValueError(f"the saved outputs of {name} do not cover this run's {s} faces: run notebook "
+                raise UserError(f"the saved outputs of {name} do not cover this run's {s} faces: run notebook "
                                  f"{registry.get(name).notebook} again with the same run_dir")
         return {s: saved[s] for s in splits}
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from .errors import UserError
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -87,14 +89,14 @@ def resolve(values: dict, model: str | None = None, where: str = "compute settin
     if strict:
         unknown = sorted(k for k in values if k not in COMPUTE)
         if unknown:
-            raise ValueError(f"{where}: {', '.join(unknown)} is not a compute setting (settings: "
+            raise UserError(f"{where}: {', '.join(unknown)} is not a compute setting (settings: "
                              f"{', '.join(COMPUTE)})")
     resolved = {}
     for name, setting in COMPUTE.items():
         key = f"{name}_{model}" if name in PER_MODEL and f"{name}_{model}" in values else name
         value = values.get(key, setting.default)
         if not setting.valid(value):
-            raise ValueError(f"{where}: {key} must be {setting.values}, got {value!r}")
+            raise UserError(f"{where}: {key} must be {setting.values}, got {value!r}")
         resolved[name] = value
     return resolved
 
@@ -128,12 +130,12 @@ def check_profile(params: dict, where: str) -> None:
     for key in params:
         for name in PER_MODEL:
             if key.startswith(f"{name}_") and key[len(name) + 1:] not in registry.MODELS:
-                raise ValueError(f"{where}: {key} names no model ({name}_<model>, a model of: "
+                raise UserError(f"{where}: {key} names no model ({name}_<model>, a model of: "
                                  f"{', '.join(registry.MODELS)})")
     for name, setting in {**PARAMETERS, **epochs_settings()}.items():
         if name not in params:
-            raise ValueError(f"{where}: {name} is missing (expected {setting.values}: {setting.meaning})")
+            raise UserError(f"{where}: {name} is missing (expected {setting.values}: {setting.meaning})")
         if not setting.valid(params[name]):
-            raise ValueError(f"{where}: {name} must be {setting.values}, got {params[name]!r}")
+            raise UserError(f"{where}: {name} must be {setting.values}, got {params[name]!r}")
     for model in [None, *registry.MODELS]:
         resolve(params, model, where=where)

@@ -21,8 +21,8 @@ import pandas as pd
 
 from . import (atomic, config, data, evaluation, lock, preprocess, progress, reference, registry, results,
                runtime, settings, speed)
-from .history import (HISTORY_COLUMNS, TrainingMismatch, best_epoch_of, best_model, checkpoint, epoch_of,
-                      read_history)
+from .errors import UserError
+from .history import HISTORY_COLUMNS, best_epoch_of, best_model, checkpoint, epoch_of, read_history
 from .models import keras, trainable_parameters
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
     Validation runs in batches of at least `evaluation.EVAL_BATCH`."""
     spec = registry.get(name)
     if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
+        raise UserError(f"epochs must be at least 1, got {epochs}")
     compute = settings.resolve(compute, name, where="train_model", strict=True)
     batch_size, mixed_precision = compute["batch_size"], compute["mixed_precision"]
     folder = Path(folder)
@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
             args.model, fer, prepared(fer, spec.preprocessing, run_dir), run_dir, epochs=epochs, seed=seed,
             train_limit=params["train_limit"], eval_limit=params["eval_limit"], retrain=args.retrain,
             before_training=estimate, extra_seed=extra_seed, **compute)
-    except (config.SeriesError, TrainingMismatch, lock.FolderInUse, ValueError, KeyError) as e:
+    except UserError as e:  # what the user gave: one line (any other exception is a bug)
         print(f"fer_utils.train: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # a run folder under a file, a read-only place, a missing file...

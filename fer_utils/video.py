@@ -17,6 +17,7 @@ import pandas as pd
 
 from . import atomic, faces
 from .data import CLASS_NAMES
+from .errors import UserError
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv")
 TIMELINE_COLUMNS = ["file", "frame", "time", "face", "x", "y", "width", "height", *CLASS_NAMES, "top"]
@@ -28,7 +29,7 @@ ASSUMED_FPS = 25.0  # for a video that states no frame rate
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
-class VideoError(ValueError):
+class VideoError(UserError):
     """A video that cannot be read at all; the message names the file."""
 
 
@@ -112,7 +113,7 @@ def read_video(classifier, path: str | os.PathLike, every: int = 1, min_face: in
     from tqdm import tqdm
 
     if every < 1:
-        raise ValueError(f"--every must be a positive number of frames, got {every}")
+        raise UserError(f"--every must be a positive number of frames, got {every}")
     path = Path(path)
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():

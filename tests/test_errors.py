@@ -115,3 +115,33 @@ def test_a_damaged_history_in_a_run_is_one_line_naming_it(tmp_path, source, caps
     err = capsys.readouterr().err
     ours = [line for line in err.splitlines() if line.startswith("fer-report")]
     assert len(ours) == 1 and f"{history}: not a" in ours[0] and "Traceback" not in err
+
+
+@pytest.mark.parametrize("where", ["evaluation.view_outputs", "results.record", "progress.describe"])
+def test_a_bug_in_a_commands_path_shows_its_traceback(tmp_path, source, capsys, monkeypatch, where):
+    """An error that is not the project's own (a planted ValueError, KeyError or TypeError somewhere a command
+    passes) is a bug: its traceback and a line saying so, exit 2, never one line dressed as the user's mistake."""
+    import importlib
+
+    module, name = where.split(".")
+    kind = {"evaluation": ValueError, "results": KeyError, "progress": TypeError}[module]
+
+    def planted(*args, **kwargs):
+        raise kind("planted")
+
+    monkeypatch.setattr(importlib.import_module(f"fer_utils.{module}"), name, planted)
+    if module == "evaluation":  # predict's path
+        assert cli.main(["predict", str(faces.sample_photo()), "--out", str(tmp_path / "out"), "--detector",
+                         "haar"]) == 2
+    elif module == "results":  # the training CLI's path
+        assert train.main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(tmp_path / "run"),
+                           "--epochs", "1"]) == 2
+    else:  # the series runner's path, while a notebook trains
+        cell = ("import json, pathlib, time\n"
+                "folder = pathlib.Path(run_dir, 'models', 'm')\n"
+                "folder.mkdir(parents=True)\n"
+                "(folder / 'progress.json').write_text(json.dumps({'model': 'm', 'epoch': 1, 'updated': time.time()}))")
+        tiny_series(tmp_path, monkeypatch, {"01_trains": [cell]})
+        assert cli.main(["run", "--profile", "tiny", "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "planted" in err and "this is a bug" in err
