@@ -290,8 +290,10 @@ def test_committed_models_give_the_stated_test_accuracy(real_source, name):
         assert np.mean(saved["test"].argmax(1) == fer.test.labels) == pytest.approx(stated["views_accuracy"])
         val = json.loads((cli.PROJECT_ROOT / "reference" / "results.json").read_text())["models"][name]["val"]
         assert np.mean(saved["val"].argmax(1) == fer.val.labels) == pytest.approx(val["views_accuracy"])
-        if chosen:
-            np.testing.assert_allclose(outputs[stated["views"]], saved["test"], atol=2e-3)
+        if chosen:  # bfloat16 compute rounds differently on CPUs that have it natively and on those that emulate it
+            bfloat16 = any("bfloat16" in str(layer.dtype_policy) for layer in model.layers)
+            np.testing.assert_allclose(outputs[stated["views"]], saved["test"], atol=1e-2 if bfloat16 else 2e-3)
+            assert np.mean(outputs[stated["views"]].argmax(1) == saved["test"].argmax(1)) >= 0.995
 
 
 def test_committed_ensemble_is_consistent_and_stated():
@@ -303,7 +305,7 @@ def test_committed_ensemble_is_consistent_and_stated():
     record = committed["ensemble"]
     assert set(record["members"]) <= set(committed["models"]) and set(record["weights"]) == set(record["members"])
     assert abs(sum(record["weights"].values()) - 1) < 1e-9
-    assert f"| {record['test']:.1%} |" in (cli.PROJECT_ROOT / "reference" / "results.md").read_text()
+    assert f"| {record['test']:.1%} (" in (cli.PROJECT_ROOT / "reference" / "results.md").read_text()  # + interval
 
 
 @pytest.mark.notebooks
