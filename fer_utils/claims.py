@@ -235,7 +235,8 @@ def _compared(e: Evidence, first: str, second: str, said: str, threshold: Thresh
     if c is None:
         return Verdict(UNTESTABLE, gain, said, "the results hold no per-face outcomes to compare: evaluate again")
     said += f" ({_on_split(e, first)}; {uncertainty.comparison_text(c)})"
-    shown = {"interval": c["interval"], **(_rule(threshold, gain) if threshold else {})}
+    shown = {"interval": c["interval"], **(_rule(threshold, gain) if threshold else {
+        "threshold": "better: the paired 95% interval of the difference lies above zero"})}
     if not uncertainty.separated(c):
         return Verdict(TIED, gain, said, f"the paired 95% interval ({uncertainty.points_interval(*c['interval'])}) "
                                          f"includes zero", **shown)
