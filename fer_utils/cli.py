@@ -151,7 +151,7 @@ def _plan_trainings(profile: str, params: dict, source: str, sha256: str, run: P
     for name, spec in registry.MODELS.items():
         wanted = reference.profile_settings(params, name, sha256)
         models = config.RunPaths(run).models
-        with lock.holding(models / f"{name}.lock", f"fer-report run's check of {name}"):  # never under a training
+        with lock.holding(models / f"{name}.lock", f"fer-report run's check of {name}", models / name):  # never under a training
             marker = reference.start_from(name, wanted, run, fer.train.images, retrain=retrain)
         if marker is not None:
             held[name] = marker

@@ -22,9 +22,10 @@ class FolderInUse(UserError):
 
 
 @contextlib.contextmanager
-def holding(path: str | os.PathLike, what: str):
+def holding(path: str | os.PathLike, what: str, folder: str | os.PathLike | None = None):
     """Hold the lock file `path` (created if missing) while the block runs; `what` says what holds it, in the
-    message another process gets. FolderInUse if another process holds it."""
+    message another process gets, which names `folder` (default: the lock file's folder) as in use. FolderInUse if
+    another process holds it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+")
@@ -38,7 +39,7 @@ def holding(path: str | os.PathLike, what: str):
                 who = f"{holder['what']} (process {holder['pid']} on {holder['host']}, started {holder['started']})"
             except (ValueError, KeyError):
                 who = "another process"
-            raise FolderInUse(f"{path.parent} is in use by {who}: wait for it to finish, or stop it") from None
+            raise FolderInUse(f"{folder or path.parent} is in use by {who}: wait for it to finish, or stop it") from None
         handle.seek(0)
         handle.truncate()
         handle.write(json.dumps({"what": what, "pid": os.getpid(), "host": socket.gethostname(),

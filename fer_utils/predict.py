@@ -256,7 +256,7 @@ def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLik
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)  # a path under a file, a read-only place: one line (OSError)
-    with lock.holding(where.parent / f".{where.name}.lock", "fer-report predict"):  # one predict per --out folder
+    with lock.holding(where.parent / f".{where.name}.lock", "fer-report predict", out):  # one predict per --out folder
         return _predict_into(_fresh_folder(out, [*photos, *videos], echo), classifier, photos, videos,
                              bool(problems), min_face, explain, detector, every, annotate, echo, progress)
 

@@ -116,7 +116,11 @@ def _write(run: RunPaths, run_results: dict, names: list[str], only, stage: Path
         if not (target.exists() and reference.same_weights(keras.models.load_model(target, compile=False), model)):
             reference.save_compact(model, target)
             written.append(target)
-        run_results["models"][name][reference.MODEL_SHA256] = reference.file_sha256(target)
+        run_results["models"][name] = reference.seal({**run_results["models"][name],
+                                                      reference.MODEL_SHA256: reference.file_sha256(target)})
+    if not only:  # each record with its own SHA-256: a byte changed by hand later is caught when it is reused
+        run_results["seeds"] = {name: {seed: reference.seal(r) for seed, r in seeds.items()}
+                                for name, seeds in run_results.get("seeds", {}).items()}
     put(committed, json.dumps(run_results, indent=1) + "\n")
     put(folder / "results.md", results.markdown(results.table(
         run_results["models"], anchors=True, ensemble=run_results.get("ensemble"))))

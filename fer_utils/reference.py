@@ -2,7 +2,8 @@
 may start from instead of training, copying one into a run folder, and the compact form their models are kept in.
 
 A training is the reference's when its settings as the profile declares them (data SHA-256, epochs, batch size,
-seed, limits, precision) equal those its results record states under "training".
+seed, limits, precision) equal those its results record states under "training", and the record is as published
+(its own SHA-256, RECORD_SHA256, holds: a byte changed by hand anywhere in it is caught).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import atomic, config, preprocess, registry, results
+from .errors import UserError
 from .history import TrainingMismatch, best_epoch_of, best_model, history_csv, read_history
 from .settings import resolve
 
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 
 REFERENCE_RUNS = ("reference", "reference/full")  # folders of the project that hold a reference run
 MODEL_SHA256 = "model_sha256"  # in a committed results record: the SHA-256 of its committed .keras file
+RECORD_SHA256 = "record_sha256"  # in a committed results record: the SHA-256 of the record without this key
 MARKER = "reference.json"  # in a run's training folder that was copied from a reference run
 WEIGHTS = "model.weights.h5"  # the weights inside a .keras archive
 
@@ -79,27 +82,66 @@ def profile_settings(params: dict, name: str, data_sha256: str) -> dict:
                     eval_limit=params.get("eval_limit", 0), precision=compute["mixed_precision"])
 
 
+def seal(record: dict) -> dict:
+    """A results record as publish commits it: with its own SHA-256 (RECORD_SHA256)."""
+    return {**record, RECORD_SHA256: record_sha256(record)}
+
+
+def record_sha256(record: dict) -> str:
+    """The SHA-256 of a results record's content (its keys sorted), RECORD_SHA256 left out."""
+    import hashlib
+
+    content = {k: v for k, v in record.items() if k != RECORD_SHA256}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def committed_results(folder: str) -> dict:
+    """The results.json of reference run `folder` ({} where it has none); a UserError naming it when it is not
+    valid JSON."""
+    path = config.PROJECT_ROOT / folder / results.RESULTS_FILE
+    try:
+        found = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        shown = config.shown_path(path)
+        raise UserError(f"{shown} is damaged ({e}): `git checkout {shown}` restores it") from None
+    if not isinstance(found, dict) or not isinstance(found.get("models", {}), dict):
+        raise UserError(f"{config.shown_path(path)} is not a results file (no models): `git checkout "
+                        f"{config.shown_path(path)}` restores it")
+    return found
+
+
+def _as_published(record, folder: str, what: str) -> dict | None:
+    """`record` where it is as published (its RECORD_SHA256 holds), else None with one line logged naming it."""
+    if not isinstance(record, dict):
+        return None
+    if record.get(RECORD_SHA256) != record_sha256(record):
+        shown = config.shown_path(config.PROJECT_ROOT / folder / results.RESULTS_FILE)
+        log.warning("%s: not taken from the reference run (%s: its record of %s is not as published, its %s differs; "
+                    "`git checkout %s` restores it); training it here", what, shown, what, RECORD_SHA256, shown)
+        return None
+    return record
+
+
 def data_hashes() -> set[str]:
     """The SHA-256 of every data set the reference runs' trainings were trained on."""
     found = set()
     for folder in REFERENCE_RUNS:
-        try:
-            models = json.loads((config.PROJECT_ROOT / folder / results.RESULTS_FILE).read_text())["models"]
-        except (OSError, ValueError, KeyError):
-            continue
-        found |= {r["training"]["data_sha256"] for r in models.values() if "training" in r}
+        found |= {r["training"].get("data_sha256") for r in committed_results(folder).get("models", {}).values()
+                  if isinstance(r, dict) and isinstance(r.get("training"), dict)
+                  and r.get(RECORD_SHA256) == record_sha256(r)}
     return found
 
 
 def find(name: str, wanted: dict) -> Reference | None:
-    """The committed training of `name` whose settings are `wanted`, in the first reference run that has one."""
+    """The committed training of `name` whose settings are `wanted`, in the first reference run that has one (and
+    whose record is as published)."""
     for folder in REFERENCE_RUNS:
-        path = config.PROJECT_ROOT / folder / results.RESULTS_FILE
-        try:
-            record = json.loads(path.read_text())["models"].get(name)
-        except (OSError, ValueError, KeyError, AttributeError):
+        record = committed_results(folder).get("models", {}).get(name)
+        if record is None or (record := _as_published(record, folder, name)) is None:
             continue
-        if record and record.get("training") == wanted:
+        if record.get("training") == wanted:
             return Reference(name, config.PROJECT_ROOT / folder, record)
     return None
 
@@ -202,10 +244,9 @@ def take_seed(name: str, wanted: dict, folder: str | os.PathLike) -> bool:
             and (folder / results.RESULTS_FILE).is_file():
         return True
     for run in REFERENCE_RUNS:
-        try:
-            record = json.loads((config.PROJECT_ROOT / run / results.RESULTS_FILE).read_text()
-                                ).get("seeds", {}).get(name, {}).get(str(wanted["seed"]))
-        except (OSError, ValueError, AttributeError):
+        seeds = committed_results(run).get("seeds", {})
+        record = seeds.get(name, {}).get(str(wanted["seed"])) if isinstance(seeds.get(name), dict) else None
+        if record is None or (record := _as_published(record, run, folder.name)) is None:
             continue
         history, outputs = seed_paths(config.PROJECT_ROOT / run, name, wanted["seed"])
         if not record or record.get("training") != wanted or not history.is_file() or not outputs.is_file():

@@ -240,7 +240,7 @@ def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], r
     result): it lives in models/<name>-seed<seed> and is never taken from a reference run's weights."""
     paths = config.RunPaths(Path(run_dir).expanduser().resolve())
     folder = paths.seed_model(name, seed) if extra_seed else paths.model(name)
-    with lock.holding(folder.parent / f"{folder.name}.lock", f"the training of {folder.name}"):  # one writer
+    with lock.holding(folder.parent / f"{folder.name}.lock", f"the training of {folder.name}", folder):  # one writer
         compute = settings.resolve(compute, name, where="train_and_evaluate", strict=True)
         wanted = reference.settings(name, data_sha256=data.sha256(fer.source), epochs=epochs,
                                     batch_size=compute["batch_size"], seed=seed, train_limit=train_limit,

@@ -64,7 +64,7 @@ def test_a_second_training_of_the_same_model_in_the_same_run_folder_stops(tmp_pa
     holder = hold(run / "models" / "dnn.lock", "the training of dnn")
     assert train.main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(run)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith(f"fer_utils.train: {run / 'models'} is in use by the training of dnn (process "
+    assert err[-1].startswith(f"fer_utils.train: {run / 'models' / 'dnn'} is in use by the training of dnn (process "
                               f"{holder.pid} ")
     assert not (run / "models" / "dnn").exists()  # nothing written beside the holder
 
@@ -122,5 +122,5 @@ def test_a_second_predict_into_the_same_out_folder_stops(tmp_path, hold, capsys)
     holder = hold(tmp_path / ".out.lock", "fer-report predict")
     assert cli.main(["predict", str(faces.sample_photo()), "--out", str(out), "--detector", "haar"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"fer-report predict: {tmp_path} is in use by fer-report predict (process {holder.pid} ")
+    assert err.startswith(f"fer-report predict: {out} is in use by fer-report predict (process {holder.pid} ")
     assert not list(out.iterdir())  # nothing written into it

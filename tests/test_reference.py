@@ -18,6 +18,7 @@ pytest.importorskip("keras")
 
 import fer_utils  # noqa: E402
 from fer_utils import config, data, history, reference, runtime, speed, train  # noqa: E402
+from fer_utils.errors import UserError  # noqa: E402
 from tests import fer_files as ff  # noqa: E402
 
 SETTINGS = {"epochs": 2, "batch_size": 16, "seed": 1, "train_limit": 0, "eval_limit": 0}
@@ -57,7 +58,7 @@ def reference_run(source, tmp_path_factory):
     shutil.copyfile(root / "there" / "models" / "preprocessing.npz", folder / "models" / "preprocessing.npz")
     (folder / "outputs").mkdir()
     shutil.copyfile(root / "there" / "models" / "dnn" / "outputs.npz", folder / "outputs" / "dnn.npz")
-    (folder / "results.json").write_text(json.dumps({"models": {"dnn": record}}))
+    (folder / "results.json").write_text(json.dumps({"models": {"dnn": reference.seal(record)}}))
     return folder
 
 
@@ -153,11 +154,23 @@ def test_other_settings_train_here_and_a_copied_training_is_not_continued(faces,
 def swap_in_another_model(ref):
     """The committed DNN replaced by another model whose record states its own hash (as publish writes it)."""
     committed = json.loads((ref / "results.json").read_text())
-    committed["models"]["dnn"][reference.MODEL_SHA256] = reference.file_sha256(ref / "models" / "dnn.keras")
+    committed["models"]["dnn"] = reference.seal({**committed["models"]["dnn"],
+                                                 reference.MODEL_SHA256: reference.file_sha256(ref / "models" / "dnn.keras")})
     (ref / "results.json").write_text(json.dumps(committed))
     from fer_utils import models
 
     reference.save_compact(models.build_dnn(seed=7), ref / "models" / "dnn.keras")
+
+
+def change_an_accuracy(ref) -> float:
+    """One digit of the DNN's stated test accuracy changed by hand in the committed results; the changed value."""
+    path = ref / "results.json"
+    text = path.read_text()
+    stated = json.dumps(json.loads(text)["models"]["dnn"]["test"]["accuracy"])
+    changed = stated[:-1] + ("1" if stated[-1] != "1" else "2")
+    path.write_text(text.replace(f'"accuracy": {stated}', f'"accuracy": {changed}', 1))
+    assert path.read_text() != text
+    return json.loads(changed)
 
 
 def truncate(path):
@@ -174,7 +187,8 @@ def other_statistics(path):
     (lambda ref: (ref / "histories" / "dnn.csv").write_text("epoch,loss\n3,1\n"), "dnn.csv: not a history"),
     (lambda ref: other_statistics(ref / "models" / "preprocessing.npz"), "fitted on other training faces"),
     (lambda ref: swap_in_another_model(ref), "dnn.keras is not the model its results describe"),
-], ids=["missing", "truncated", "history", "other-faces", "swapped"])
+    (lambda ref: change_an_accuracy(ref), "its record of dnn is not as published"),
+], ids=["missing", "truncated", "history", "other-faces", "swapped", "record-changed"])
 def test_unusable_reference_files_are_named_and_the_training_runs(faces, committed, tmp_path, caplog, damage, named):
     damage(committed)
     with caplog.at_level(logging.WARNING, logger="fer_utils.reference"):
@@ -184,6 +198,26 @@ def test_unusable_reference_files_are_named_and_the_training_runs(faces, committ
     models = tmp_path / "here" / "models"
     assert trained == [0] and record["epochs"] == 2 and reference.adopted(models / "dnn") is None
     assert not [p for p in models.rglob("*") if p.name.startswith(".partial-")]  # nothing half-copied
+
+
+def test_a_changed_accuracy_in_the_committed_results_never_reaches_the_run(faces, committed, tmp_path):
+    changed = change_an_accuracy(committed)
+    record, trained = run_training(faces, tmp_path / "here")
+    assert trained == [0] and "evaluated_in" not in record  # trained and measured here, nothing copied
+    test = record["test"]
+    assert test["accuracy"] != changed and round(test["accuracy"] * test["faces"]) / test["faces"] == test["accuracy"]
+
+
+def test_a_damaged_committed_results_file_is_named_not_taken_for_other_data(faces, committed, tmp_path, capsys):
+    path = committed / "results.json"
+    path.write_bytes(path.read_bytes()[:40] + b"\x00" + path.read_bytes()[41:])  # a stray byte
+    with pytest.raises(UserError, match="results.json is damaged .*git checkout"):
+        reference.data_hashes()
+    assert train.main(["dnn", "--profile", "smoke", "--data", str(faces.source), "--run-dir",
+                       str(tmp_path / "here")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("fer_utils.train: ") and "results.json is damaged" in err[-1]
+    assert "other data" not in "".join(err)
 
 
 def test_the_compact_form_is_smaller_and_loads_as_float32(tmp_path):
