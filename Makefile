@@ -5,6 +5,7 @@
 # make test:    every test, the smoke series on the real data on TensorFlow (runs/smoke) and on Keras' JAX
 #               backend (runs/smoke-jax) among them, then nbval over both series' executed notebooks
 # make unit:    the tests that execute no notebook
+# make lab:     JupyterLab on the notebooks, with the project's kernel (.venv)
 
 PYTHON ?= python3
 VENV := .venv
@@ -14,7 +15,7 @@ PROFILE ?= quick
 JOBS ?= 2
 XDIST := -n $(JOBS) --dist loadgroup
 
-.PHONY: install report test unit nbval benchmark clean
+.PHONY: install report test unit lab nbval benchmark clean
 
 install: $(VENV)/.installed
 
@@ -35,6 +36,9 @@ test: install
 
 unit: install
 	$(PY) -m pytest $(XDIST) -m "not notebooks" tests
+
+lab: install
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # nbval re-executes the smoke series' executed notebooks, each on the backend that ran it (conftest.py), in one session
 SMOKE_RUNS := runs/smoke-jax runs/smoke

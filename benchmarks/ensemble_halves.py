@@ -21,7 +21,7 @@ from sklearn.metrics import accuracy_score, log_loss
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fer_utils import data, ensemble, registry, results  # noqa: E402
-from fer_utils.data import CLASS_NAMES  # noqa: E402
+from fer_utils.labels import CLASS_NAMES  # noqa: E402
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

@@ -29,8 +29,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fer_utils import config, data, faces, predict  # noqa: E402
-
+from fer_utils import data, faces, predict, profiles  # noqa: E402
 SCALES = (0.9, 1.0, 1.05, 1.1, 1.15, 1.2, 1.3)  # multiples of the measured framing tried by the check
 ANGLES = (15, 30, 45)
 
@@ -79,7 +78,7 @@ def main(argv=None) -> int:
     parser.add_argument("--angles", type=float, nargs="*", default=list(ANGLES))
     parser.add_argument("--limit", type=int, default=0, help="use only the first N PublicTest faces")
     args = parser.parse_args(argv)
-    fer = data.load_fer2013(config.resolve_data(args.data))
+    fer = data.load_fer2013(profiles.resolve_data(args.data))
     images, labels = fer.val.images, fer.val.labels
     if args.limit:
         images, labels = images[:args.limit], labels[:args.limit]

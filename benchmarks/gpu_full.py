@@ -34,8 +34,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fer_utils import atomic, config, data, registry, results  # noqa: E402
-from fer_utils.train import read_history  # noqa: E402
+from fer_utils import atomic, data, paths, profiles, registry, results  # noqa: E402
+from fer_utils.history import read_history  # noqa: E402
 
 # Two groups, one device command each: the conv nets of the report and the tuned recipe; the DNN and DLSVM.
 GROUPS = {"1": ("cnn", "cnn_noaug", "cnn_tuned"), "2": ("dnn", "dlsvm_svm", "dlsvm_softmax")}
@@ -45,24 +45,24 @@ KEPT = ("config.json", "history.csv", results.RESULTS_FILE)  # beside the best m
 
 def train(args) -> int:
     names = [n for g in (GROUPS if args.group == "all" else [args.group]) for n in GROUPS[g]]
-    run_dir = config.run_folder(args.profile, args.run_dir)
+    run_dir = profiles.run_folder(args.profile, args.run_dir)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false", "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     for kind in {registry.get(n).preprocessing for n in names}:  # fit the statistics once, before the trainings
-        subprocess.run([sys.executable, "-c", "import sys; from fer_utils import config, data, train; "
-                        "fer = data.load_fer2013(sys.argv[1]); train.prepared(fer, sys.argv[2], sys.argv[3])",
-                        config.resolve_data(args.data), kind, str(run_dir)], env=env, check=True)
+        subprocess.run([sys.executable, "-c", "import sys; from fer_utils import data, preprocess; "
+                        "fer = data.load_fer2013(sys.argv[1]); preprocess.prepared(fer, sys.argv[2], sys.argv[3])",
+                        profiles.resolve_data(args.data), kind, str(run_dir)], env=env, check=True)
     start = time.perf_counter()
     print(f"gpu_full: profile {args.profile}, models {', '.join(names)}, run folder {run_dir}", flush=True)
-    logs = config.RunPaths(run_dir).root / "logs"
+    logs = paths.RunPaths(run_dir).root / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     running = {}
     for name in names:
         log = open(logs / f"{name}.log", "w")
         command = [sys.executable, "-m", "fer_utils.train", name, "--profile", args.profile, "--run-dir",
-                   str(run_dir), "--data", config.resolve_data(args.data)]
+                   str(run_dir), "--data", profiles.resolve_data(args.data)]
         running[name] = (subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT), log)
     failed = []
     for name, (process, log) in running.items():
@@ -87,7 +87,7 @@ def summary(run_dir: Path, names: list[str]) -> pd.DataFrame:
     the views chosen on val)."""
     rows = []
     for name in names:
-        folder = config.RunPaths(run_dir).model(name)
+        folder = paths.RunPaths(run_dir).model(name)
         history, record = read_history(folder), json.loads((folder / results.RESULTS_FILE).read_text())
         n_train = json.loads((folder / "config.json").read_text())["n_train"]
         seconds = float(history["seconds"].sum())
@@ -102,15 +102,15 @@ def summary(run_dir: Path, names: list[str]) -> pd.DataFrame:
 def pack(run_dir: Path, names: list[str], target: Path) -> list[Path]:
     """A tar of models/<name>/{config, history, results, best model}, the statistics and the logs, in
     PART_BYTES parts."""
-    paths = config.RunPaths(run_dir)
+    run = paths.RunPaths(run_dir)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        tar.add(paths.root / "logs", arcname="logs")
+        tar.add(run.root / "logs", arcname="logs")
         for kind in ("report", "tang"):
-            if paths.statistics(kind).exists():
-                tar.add(paths.statistics(kind), arcname=paths.statistics(kind).name)
+            if run.statistics(kind).exists():
+                tar.add(run.statistics(kind), arcname=run.statistics(kind).name)
         for name in names:
-            folder = paths.model(name)
+            folder = run.model(name)
             best = sorted(folder.glob("best-epoch*.keras"))
             for file in [*(folder / k for k in KEPT), *best[-1:]]:
                 tar.add(file, arcname=f"{name}/{file.name}")
@@ -130,11 +130,11 @@ def unpack(args) -> int:
     if not parts:
         print(f"gpu_full: no trainings-*.tar.partNN in {', '.join(args.folders)}", file=sys.stderr)
         return 1
-    params = config.load_profile(args.profile)
-    fer = data.limit(data.load_fer2013(config.resolve_data(args.data)), params["train_limit"],
+    params = profiles.load_profile(args.profile)
+    fer = data.limit(data.load_fer2013(profiles.resolve_data(args.data)), params["train_limit"],
                      params["eval_limit"], params["seed"])
     faces = preprocess.fingerprint(fer.train.images)
-    run = config.RunPaths(config.run_folder(args.profile, args.run_dir))
+    run = paths.RunPaths(profiles.run_folder(args.profile, args.run_dir))
     run.models.mkdir(parents=True, exist_ok=True)
     for group in sorted({p.name.split(".tar")[0] for p in parts}):
         blob = b"".join(p.read_bytes() for p in parts if p.name.startswith(f"{group}.tar."))
@@ -163,7 +163,7 @@ def unpack(args) -> int:
                     atomic.write_json(target / "config.json", settings)
                     history = training.read_history(target)
                     print(f"gpu_full: {item.name}: {len(history)} epochs, best epoch "
-                          f"{training.best_epoch_of(history)} -> {config.shown_path(target)}")
+                          f"{training.best_epoch_of(history)} -> {paths.shown_path(target)}")
     return 0
 
 
@@ -182,7 +182,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return train(args) if args.command == "train" else unpack(args)
-    except (FileNotFoundError, data.DataError, config.SeriesError) as e:
+    except (FileNotFoundError, data.DataError, profiles.ProfileError) as e:
         print(f"gpu_full: {e}", file=sys.stderr)
         return 1
 

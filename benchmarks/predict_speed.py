@@ -24,7 +24,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fer_utils import evaluation, faces, predict, video  # noqa: E402
+from fer_utils import faces, predict, video, views  # noqa: E402
 
 
 VIDEO_FRAMES = 50
@@ -108,10 +108,10 @@ def main(argv=None) -> int:
     _, crop = faces.faces_in(photo)
     batch = np.repeat(crop, 64, axis=0)
     chosen = classifier.views
-    for views in dict.fromkeys(["plain", "mirror", chosen]):
-        classifier.views = views
-        count = len(evaluation.views_of(views))
-        label = f"{views}{', chosen on val' if views == chosen else ''}: {count} view{'' if count == 1 else 's'}"
+    for view_set in dict.fromkeys(["plain", "mirror", chosen]):
+        classifier.views = view_set
+        count = len(views.views_of(view_set))
+        label = f"{view_set}{', chosen on val' if view_set == chosen else ''}: {count} view{'' if count == 1 else 's'}"
         rows.append({"step": f"classification, 1 face per call ({label})",
                      "per second": rate(lambda: classifier.probabilities(crop), 1, args.repeat)})
         rows.append({"step": f"classification, 64 faces per call ({label})",

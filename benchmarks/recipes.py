@@ -20,8 +20,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fer_utils import config, data, models, registry, results, runtime, train  # noqa: E402
-
+from fer_utils import data, models, paths, preprocess, profiles, registry, results, runtime, train  # noqa: E402
 # name -> (what changes against the tuned recipe, build_cnn_tuned overrides, mixed precision)
 VARIANTS = {
     "base": ("the tuned recipe: AdamW 2e-3, 5% warm-up, cosine to 0, weight decay 1e-4, mirroring and shifts "
@@ -44,7 +43,7 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--variants", default="base,float32,report_augmentation,no_augmentation,weight_decay_5e-4")
     parser.add_argument("--data", help="FER2013 file or folder (default: $FER2013_DATA, then data/)")
-    parser.add_argument("--out", default=str(config.RUNS_DIR / "recipes"))
+    parser.add_argument("--out", default=str(paths.RUNS_DIR / "recipes"))
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
@@ -53,8 +52,8 @@ def main(argv=None) -> int:
     unknown = [v for v in names if v not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}")
-    fer = data.load_fer2013(config.resolve_data(args.data))
-    x = train.prepared(fer, "report", args.out)
+    fer = data.load_fer2013(profiles.resolve_data(args.data))
+    x = preprocess.prepared(fer, "report", args.out)
     rows = []
     for name in names:
         change, overrides, precision = VARIANTS[name]

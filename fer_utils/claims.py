@@ -5,182 +5,22 @@ first in its HTML report."""
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
-from . import atomic, config, registry, results, uncertainty
-from .history import history_csv, read_history
+from . import atomic, profiles, registry, results, uncertainty
+from .findings import MEASURED_ON, Evidence, training_of
+from .thresholds import THRESHOLDS, Threshold, rule_of
 
 CLAIMS_FILE = "claims.json"  # beside a run's results.json, in its report and in the committed reference run
-FINDINGS_FILE = "findings.json"  # in a run folder: what notebooks measured for the claims
 HOLDS, FAILS, UNTESTABLE = "holds", "does not hold", "not testable at this budget"
 TIED = "cannot be told apart at this budget"  # a comparison whose paired interval includes zero
 VERDICTS = (HOLDS, FAILS, UNTESTABLE, TIED)
 TRAINED_ENOUGH = 10  # epochs below which a model's accuracy says nothing about the report's claims on it
-
-
-MEASURED_ON = "measured_on"  # in a finding: which training it measured (`training_of`)
-
-
-def training_of(record: dict) -> dict:
-    """What identifies a training in its results record: model, settings, epochs and best epoch."""
-    return {k: record.get(k) for k in ("model", "training", "epochs", "best_epoch")}
-
-
-def record_finding(run_root: str | os.PathLike, key: str, value, measured_on: dict | None = None) -> Path:
-    """Add (or replace) one measurement under `key` in the run's findings.json; `measured_on`, the results record
-    of the training it measured, is kept with it, so that a finding of an earlier training is never judged."""
-    path = Path(run_root) / FINDINGS_FILE
-    found = json.loads(path.read_text()) if path.exists() else {}
-    found[key] = {**value, MEASURED_ON: training_of(measured_on)} if measured_on is not None else value
-    return atomic.write_json(path, found)
-
-
-def confusion_finding(matrix: pd.DataFrame, split: str, faces: dict[str, int] | None = None,
-                      training_faces: dict[str, int] | None = None) -> dict:
-    """What the claims need of a row-normalised confusion matrix (`fer_utils.evaluation.confusion`): the matrix
-    (true -> predicted -> share), each class's recall, the split it was measured on, and (for intervals and
-    reasons) each class's faces on that split and in training."""
-    found = {"split": split, "matrix": matrix.to_dict(orient="index"),
-             "recall": {name: float(matrix.loc[name, name]) for name in matrix.index}}
-    if faces is not None:
-        found["faces"] = {k: int(v) for k, v in faces.items()}
-    if training_faces is not None:
-        found["training_faces"] = {k: int(v) for k, v in training_faces.items()}
-    return found
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """A rule that turns the report's words into a number: the words, and the range that counts as them (`low`
-    and/or `high`, inclusive), in `unit` ("epoch", "share", "points", "r", "accuracy")."""
-
-    words: str
-    low: float | None = None
-    high: float | None = None
-    unit: str = "share"
-
-    def shown(self, value: float) -> str:
-        if self.unit == "epoch":
-            return f"epoch {value:.0f}"
-        if self.unit == "r":
-            return f"{value:.2f}"
-        if self.unit == "points":
-            return results.points(value)
-        return f"{value:.1%}"
-
-    def describe(self) -> str:
-        """The rule in words: '"about a quarter": 20.0% to 30.0%'."""
-        if self.low is not None and self.high is not None:
-            bounds = f"{self.shown(self.low)} to {self.shown(self.high)}"
-        elif self.low is not None:
-            bounds = f"from {self.shown(self.low)}"
-        else:
-            bounds = f"up to {self.shown(self.high)}"
-        return f'"{self.words}": {bounds}'
-
-    def margin(self, value: float) -> float:
-        """How far `value` lies inside the range (positive) or outside it (negative), to the nearest bound."""
-        sides = ([value - self.low] if self.low is not None else []) + \
-                ([self.high - value] if self.high is not None else [])
-        return float(min(sides))
-
-    def met(self, value: float) -> bool:
-        return self.margin(value) >= 0
-
-    def margin_text(self, value: float) -> str:
-        """'22.6%; "about a quarter": 20.0% to 30.0%, met by 2.6 points' (or 'missed by ...')."""
-        margin = self.margin(value)
-        size = f"{abs(margin):.0f} epochs" if self.unit == "epoch" else \
-            f"{abs(margin):.2f}" if self.unit == "r" else f"{abs(margin) * 100:.1f} points"
-        return f"{self.describe()}; {'met' if margin >= 0 else 'missed'} by {size}"
-
-
-def _rule(rule: Threshold, value: float) -> dict:
-    """A Verdict's threshold (the rule with its margin in words) and margin for `value`."""
-    return {"threshold": rule.margin_text(value), "margin": rule.margin(value)}
-
-
-# Every rule that decides a verdict, declared once with the report's words it interprets.
-THRESHOLDS = {
-    "overfitting_onset": Threshold("overfits from about epoch 10", 5, 15, "epoch"),
-    "loss_crossing": Threshold("from about epoch 210", 160, 260, "epoch"),
-    "much_better": Threshold("much better", low=0.05, unit="points"),
-    "quarter": Threshold("about a quarter", 0.20, 0.30),
-    "near_copies": Threshold("near copies", low=0.90, unit="r"),
-    "complementary": Threshold("complementary", high=-0.50, unit="r"),
-    "about_65": Threshold("about 65%", low=0.62, unit="accuracy"),
-}
-FILTER_STEPS = (0.80, 0.85, 0.90, 0.95, -0.40, -0.50, -0.60)  # the filter-pair thresholds either side, counted
-
-
-@dataclass
-class Evidence:
-    """What a run measured: results records and histories by model name, the notebooks' findings, and the
-    records of the extra seeds of a model (name -> seed -> record)."""
-
-    records: dict[str, dict]
-    histories: dict[str, pd.DataFrame]
-    findings: dict
-    seeds: dict[str, dict[str, dict]] = field(default_factory=dict)
-
-    @classmethod
-    def of_run(cls, run_root: str | os.PathLike) -> "Evidence":
-        """A run folder's evidence (models/<name>/results.json and history.csv, findings.json, and the seed
-        trainings' models/<name>-seed<N>/results.json)."""
-        run = config.RunPaths(Path(run_root))
-        records = results.collect(run.root)
-        return cls(records, {n: read_history(run.model(n)) for n in records}, _findings(run.root),
-                   results.collect_seeds(run.root))
-
-    @classmethod
-    def of_reference(cls, folder: str | os.PathLike) -> "Evidence":
-        """A committed reference run's evidence (results.json with its seeds, histories/<name>.csv,
-        findings.json)."""
-        folder = Path(folder)
-        committed = json.loads((folder / results.RESULTS_FILE).read_text())
-        records = committed["models"]
-        return cls(records, {n: history_csv(folder / "histories" / f"{n}.csv") for n in records}, _findings(folder),
-                   committed.get("seeds", {}))
-
-    def epochs(self, name: str) -> int:
-        return int(self.records[name]["epochs"]) if name in self.records else 0
-
-    def split(self, name: str) -> str:
-        """The split a model's numbers are on: test, or val where the run has no test split."""
-        return "test" if "test" in self.records[name] else "val"
-
-    def accuracy(self, name: str) -> float:
-        """The test accuracy of `name` with the views chosen on val (val where the run has no test split)."""
-        return self.records[name][self.split(name)]["views_accuracy"]
-
-    def interval(self, name: str) -> list[float] | None:
-        return self.records[name][self.split(name)].get("intervals", {}).get("views_accuracy")
-
-    def compare(self, first: str, second: str) -> dict | None:
-        """The paired comparison of two models on the same faces, or None where a record has no per-face results."""
-        split = self.split(first)
-        try:
-            return results.compare(self.records[first], self.records[second], split)
-        except (ValueError, KeyError):
-            return None
-
-    def seed_accuracies(self, name: str) -> list[float]:
-        """`name`'s accuracy (chosen views) for the run's own seed and each extra seed, in that order."""
-        split = self.split(name)
-        extra = self.seeds.get(name, {})
-        return [self.accuracy(name)] + [extra[s][split]["views_accuracy"] for s in sorted(extra, key=int)
-                                        if split in extra[s]]
-
-
-def _findings(folder: Path) -> dict:
-    path = folder / FINDINGS_FILE
-    return json.loads(path.read_text()) if path.exists() else {}
 
 
 @dataclass
@@ -215,7 +55,7 @@ class Claim:
 
 def _report_epochs(name: str) -> int:
     """The epochs the report trains `name` for: the full profile's."""
-    return int(config.load_profile("full")[registry.get(name).epochs_key])
+    return int(profiles.load_profile("full")[registry.get(name).epochs_key])
 
 
 def _needs(name: str, epochs: int) -> str:
@@ -235,7 +75,7 @@ def _compared(e: Evidence, first: str, second: str, said: str, threshold: Thresh
     if c is None:
         return Verdict(UNTESTABLE, gain, said, "the results hold no per-face outcomes to compare: evaluate again")
     said += f" ({_on_split(e, first)}; {uncertainty.comparison_text(c)})"
-    shown = {"interval": c["interval"], **(_rule(threshold, gain) if threshold else {
+    shown = {"interval": c["interval"], **(rule_of(threshold, gain) if threshold else {
         "threshold": "better: the paired 95% interval of the difference lies above zero"})}
     if not uncertainty.separated(c):
         return Verdict(TIED, gain, said, f"the paired 95% interval ({uncertainty.points_interval(*c['interval'])}) "
@@ -281,7 +121,7 @@ def _overfits_early(e: Evidence) -> Verdict:
     if onset is None:
         return Verdict(FAILS, None, said, "val loss has not turned within the epochs trained", threshold=rule.describe())
     return Verdict(HOLDS if rule.met(onset) else FAILS, onset, said,
-                   "" if rule.met(onset) else f"the turn comes at epoch {onset}", **_rule(rule, onset))
+                   "" if rule.met(onset) else f"the turn comes at epoch {onset}", **rule_of(rule, onset))
 
 
 def _dnn_hardly_fits(e: Evidence) -> Verdict:
@@ -312,7 +152,7 @@ def _loss_crossing(e: Evidence) -> Verdict:
     crossing = results.loss_crossing(history)
     said = f"training loss below val loss from epoch {crossing} on" if crossing else \
         f"training loss not lastingly below val loss in {len(history)} epochs"
-    shown = _rule(rule, crossing) if crossing is not None else {"threshold": rule.describe()}
+    shown = rule_of(rule, crossing) if crossing is not None else {"threshold": rule.describe()}
     why = ("the augmentation differs: the report's Keras 2 ImageDataGenerator drew the x and y zoom independently "
            "(faces stretched, not only scaled) and applied its transforms in its own order and fill, a stronger "
            "distortion that keeps training loss above val loss longer; the project uses Keras 3's preprocessing "
@@ -411,7 +251,7 @@ def _sad_as_neutral(e: Evidence) -> Verdict:
         (f" (95% interval {uncertainty.interval_text(*interval)}, {faces:,} sad faces)" if interval else "")
     return _on_the_cnn(e, Verdict(HOLDS if rule.met(share) else FAILS, share, said,
                                   "" if rule.met(share) else f"{share:.1%} lies outside the range read as the report's",
-                                  interval=interval, **_rule(rule, share)))
+                                  interval=interval, **rule_of(rule, share)))
 
 
 def _mouth_saliency(e: Evidence) -> Verdict:
@@ -467,7 +307,7 @@ def _dlsvm_accuracy(e: Evidence) -> Verdict:
             f" after {e.epochs('dlsvm_svm')} epochs ({_on_split(e, 'dlsvm_svm')})")
     if seeds and seeds["sd"] is not None:
         said += f"; over {len(seeds['values'])} seeds {seeds['mean']:.1%} +- {seeds['sd'] * 100:.1f} points"
-    shown = {"interval": e.interval("dlsvm_svm"), "seeds": seeds, **_rule(rule, accuracy)}
+    shown = {"interval": e.interval("dlsvm_svm"), "seeds": seeds, **rule_of(rule, accuracy)}
     if rule.met(accuracy):
         return Verdict(HOLDS, accuracy, said, **shown)
     report = _report_epochs("dlsvm_svm")

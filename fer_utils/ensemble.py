@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, log_loss
 
-from . import evaluation, registry, uncertainty
-from .data import CLASS_NAMES
+from . import registry, uncertainty, views
+from .labels import CLASS_NAMES
 
 ROUNDS = 30  # selection rounds: weights are multiples of 1/ROUNDS
 
@@ -18,7 +18,7 @@ def probabilities(name: str, outputs: np.ndarray) -> np.ndarray:
     """Model `name`'s class probabilities from its outputs (`fer_utils.results.read_outputs`: averaged over its
     chosen views); a model that outputs SVM scores (the registry says so) has them turned into probabilities by a
     softmax."""
-    return evaluation.probabilities(outputs, registry.get(name).scores)
+    return views.probabilities(outputs, registry.get(name).scores)
 
 
 def combine(members: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:

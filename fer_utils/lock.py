@@ -39,7 +39,8 @@ def holding(path: str | os.PathLike, what: str, folder: str | os.PathLike | None
                 who = f"{holder['what']} (process {holder['pid']} on {holder['host']}, started {holder['started']})"
             except (ValueError, KeyError):
                 who = "another process"
-            raise FolderInUse(f"{folder or path.parent} is in use by {who}: wait for it to finish, or stop it") from None
+            raise FolderInUse(f"{folder or path.parent} is in use by {who}: wait for it to finish, or stop "
+                              f"it") from None
         handle.seek(0)
         handle.truncate()
         handle.write(json.dumps({"what": what, "pid": os.getpid(), "host": socket.gethostname(),

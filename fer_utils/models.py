@@ -12,7 +12,7 @@ import_keras_quietly()
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
-from .data import CLASS_NAMES, IMAGE_SIDE  # noqa: E402
+from .labels import CLASS_NAMES, IMAGE_SIDE  # noqa: E402
 
 INPUT_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 1)
 LEARNING_RATE = 1e-3

@@ -14,7 +14,7 @@ import pandas as pd
 import seaborn as sns
 
 from .atomic import atomic_path
-from .data import CLASS_NAMES
+from .labels import CLASS_NAMES
 
 DPI = 120
 

@@ -13,16 +13,20 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
-from . import atomic, config, evaluation, faces, lock, preprocess, registry, results, video
-from .data import CLASS_NAMES, IMAGE_SIDE
+from . import atomic, faces, lock, paths, preprocess, registry, video
+from .labels import CLASS_NAMES, IMAGE_SIDE
 from .errors import UserError
 from .runtime import import_keras_quietly, set_jit_compile
+from .views import VIEW_SETS, probabilities, view_outputs, views_of
 
-PUBLISHED = config.PROJECT_ROOT / "reference"
+if TYPE_CHECKING:  # pandas (and the pyarrow it loads) only when a table is written
+    import pandas as pd
+
+PUBLISHED = paths.PROJECT_ROOT / "reference"
 CSV_NAME = "predictions.csv"
 TIMELINE_NAME = "timeline.csv"
 VIDEO_OUTPUTS = ("{}-timeline.png", "{}-annotated.mp4")  # what a video writes beside the tables
@@ -38,7 +42,7 @@ class ModelError(UserError):
 @dataclass
 class Classifier:
     """A trained model, the preprocessing statistics it was trained with, where it came from, and the test-time
-    view set (`fer_utils.evaluation.VIEW_SETS`) its outputs are averaged over; its probabilities are always
+    view set (`fer_utils.views.VIEW_SETS`) its outputs are averaged over; its probabilities are always
     probabilities (a softmax of an SVM head's scores)."""
 
     model: object
@@ -58,18 +62,18 @@ class Classifier:
         """(n, 7) class probabilities of 48x48 uint8 faces, averaged over the classifier's views."""
         if not len(crops):
             return np.zeros((0, len(CLASS_NAMES)), np.float32)
-        outputs = evaluation.view_outputs(self.model, self.statistics.transform(crops), self.views)
-        return evaluation.probabilities(outputs, self.scores).astype(np.float32)
+        outputs = view_outputs(self.model, self.statistics.transform(crops), self.views)
+        return probabilities(outputs, self.scores).astype(np.float32)
 
 
 def load_classifier(model: str | os.PathLike | None = None, views: str | None = None) -> Classifier:
     """`model`: a .keras file (the statistics of its own preprocessing, named by its registry entry, beside it or
     one folder up: preprocessing.npz, or tang_preprocessing.npz for DLSVM), or a run folder (its best
     model on val among those with the report's preprocessing); by default the committed reference model that
-    scored best on val (PublicTest). `views`: a view set of `fer_utils.evaluation.VIEW_SETS`; by default the one
+    scored best on val (PublicTest). `views`: a view set of `fer_utils.views.VIEW_SETS`; by default the one
     the model's results chose on val (the mirror image where they name none)."""
     if views is not None:
-        evaluation.views_of(views)
+        views_of(views)
     classifier = _located(model)
     if views is not None:
         classifier.views = views
@@ -88,7 +92,7 @@ def _located(model: str | os.PathLike | None) -> Classifier:
     name = record.get("model") or path.stem
     spec = registry.MODELS.get(name) or registry.MODELS.get(path.parent.name)
     kind = spec.preprocessing if spec is not None else "report"  # the model's own preprocessing
-    wanted = config.RunPaths(path.parent).statistics(kind).name
+    wanted = paths.RunPaths(path.parent).statistics(kind).name
     statistics = next((p / wanted for p in (path.parent, path.parent.parent) if (p / wanted).is_file()), None)
     if statistics is None:
         raise ModelError(f"{path}: no {wanted} beside it or in its parent folder (the statistics it was trained "
@@ -97,7 +101,7 @@ def _located(model: str | os.PathLike | None) -> Classifier:
         loaded = preprocess.KINDS[kind].load(statistics)
     except (OSError, ValueError, KeyError) as e:
         raise ModelError(f"{statistics}: not preprocessing statistics this project can read ({e})") from None
-    return Classifier(load_model(path), loaded, config.shown_path(path),
+    return Classifier(load_model(path), loaded, paths.shown_path(path),
                       record.get("val", {}).get("views", DEFAULT_VIEWS), record.get("epochs"),
                       scores=spec is not None and spec.scores)
 
@@ -105,8 +109,10 @@ def _located(model: str | os.PathLike | None) -> Classifier:
 def _record_of(path: Path) -> dict:
     """The results record of the model file `path`: results.json beside it (a training folder's) or one folder
     up (a reference run's, listing its models); empty where neither has one."""
-    for record_path, key in ((path.parent / results.RESULTS_FILE, None),
-                             (path.parent.parent / results.RESULTS_FILE, path.stem)):
+    from .results import RESULTS_FILE
+
+    for record_path, key in ((path.parent / RESULTS_FILE, None),
+                             (path.parent.parent / RESULTS_FILE, path.stem)):
         if record_path.is_file():
             record = json.loads(record_path.read_text())
             record = record.get("models", {}).get(key, {}) if key else record
@@ -137,6 +143,8 @@ def load_model(path: Path):
 
 
 def _published_best() -> Classifier:
+    from . import results
+
     record = json.loads((PUBLISHED / results.RESULTS_FILE).read_text())["models"]
     names = [n for n in record if (PUBLISHED / "models" / f"{n}.keras").is_file()
              and registry.get(n).preprocessing == "report"]
@@ -147,15 +155,17 @@ def _published_best() -> Classifier:
 
 
 def _run_best(run: Path) -> Classifier:
-    paths = config.RunPaths(run.resolve())
+    from . import results
+
+    where = paths.RunPaths(run.resolve())
     records = {n: r for n, r in results.collect(run).items() if registry.get(n).preprocessing == "report"}
     if not records:
         raise ModelError(f"{run}: not a run folder with a trained model (no models/<name>/results.json)")
     best = max(records, key=lambda n: records[n]["val"]["accuracy"])
-    from . import train
+    from .loading import load_best
 
-    return Classifier(train.load_best(run, best), preprocess.Preprocessor.load(paths.statistics("report")),
-                      f"{config.shown_path(run)} ({best})", records[best]["val"].get("views", DEFAULT_VIEWS),
+    return Classifier(load_best(run, best), preprocess.Preprocessor.load(where.statistics("report")),
+                      f"{paths.shown_path(run)} ({best})", records[best]["val"].get("views", DEFAULT_VIEWS),
                       records[best]["epochs"])
 
 
@@ -244,8 +254,8 @@ def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLik
         raise UserError(f"--every must be a positive number of frames, got {every}")
     if detector not in faces.DETECTORS:
         raise UserError(f"--detector: unknown detector {detector!r}; choose one of {', '.join(faces.DETECTORS)}")
-    if views is not None and views not in evaluation.VIEW_SETS:
-        raise UserError(f"--views: unknown test views {views!r}; choose one of {', '.join(evaluation.VIEW_SETS)}")
+    if views is not None and views not in VIEW_SETS:
+        raise UserError(f"--views: unknown test views {views!r}; choose one of {', '.join(VIEW_SETS)}")
     classifier = load_classifier(model, views)
     photos, videos, problems = input_files(paths)
     for problem in problems:
@@ -276,6 +286,8 @@ def _predict_into(out: Path, classifier, photos, videos, failed: bool, min_face,
         failed |= not whole
         if timeline is not None:
             timelines.append(timeline)
+    import pandas as pd
+
     if photos:
         atomic.write_text(out / CSV_NAME, pd.DataFrame(rows, columns=CSV_COLUMNS).to_csv(index=False))
     if videos:

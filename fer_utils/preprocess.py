@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_path
-from .data import IMAGE_SIDE
+from .labels import IMAGE_SIDE
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -180,3 +180,12 @@ def value_summary(x: np.ndarray) -> dict[str, float]:
     x = np.asarray(x, dtype=np.float32)
     return {"min": float(x.min()), "max": float(x.max()), "max_abs": float(np.abs(x).max()),
             "max_abs_pixel_mean": float(np.abs(x.mean(axis=0, dtype=np.float64)).max())}
+
+
+def prepared(fer, kind: str, run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The splits of `fer` (a `fer_utils.data.FER2013`) preprocessed with the run's `kind` statistics (saved by
+    notebook 01 for the report's, or fitted and saved now): split -> float32 (N, 48, 48, 1)."""
+    from .paths import RunPaths
+
+    stats = for_run(kind, fer.train.images, RunPaths(Path(run_dir).expanduser().resolve()).statistics(kind))
+    return {split: stats.transform(s.images) for split, s in fer.splits().items()}

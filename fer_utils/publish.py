@@ -8,8 +8,8 @@ import os
 import shutil
 from pathlib import Path
 
-from . import atomic, claims, preprocess, reference, registry, results
-from .config import RunPaths
+from . import atomic, claims, findings, preprocess, reference, registry, results
+from .paths import RunPaths
 from .errors import UserError
 
 # Figures that show no face, committed with the reference run; every other figure stays in the run folder.
@@ -35,7 +35,8 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[s
     replace theirs in the committed results, beside the others, and the claims are computed again; the run must
     use the committed preprocessing statistics. A second reference run (`into` e.g. "reference/full") keeps its
     figures in its own figures/. Returns the files written."""
-    from .train import keras, load_best
+    from .loading import load_best
+    from .models import keras
 
     run, project = RunPaths(Path(run_dir).expanduser().resolve()), Path(project)
     if not run.root.is_dir():
@@ -124,8 +125,8 @@ def _write(run: RunPaths, run_results: dict, names: list[str], only, stage: Path
     put(committed, json.dumps(run_results, indent=1) + "\n")
     put(folder / "results.md", results.markdown(results.table(
         run_results["models"], anchors=True, ensemble=run_results.get("ensemble"))))
-    if not only and (run.root / claims.FINDINGS_FILE).exists():
-        put(folder / claims.FINDINGS_FILE, copy_of=run.root / claims.FINDINGS_FILE)
+    if not only and (run.root / findings.FINDINGS_FILE).exists():
+        put(folder / findings.FINDINGS_FILE, copy_of=run.root / findings.FINDINGS_FILE)
     if not only:
         put(folder / "manifest.json", json.dumps(publishable_manifest(
             json.loads((run.root / "manifest.json").read_text())), indent=1) + "\n")
@@ -145,7 +146,7 @@ def _write(run: RunPaths, run_results: dict, names: list[str], only, stage: Path
         target = RunPaths(folder).statistics(kind)
         if not target.exists() or target.read_bytes() != run.statistics(kind).read_bytes():
             put(target, copy_of=run.statistics(kind))
-    written.append(claims.write(folder, claims.evaluate(claims.Evidence.of_reference(folder))))
+    written.append(claims.write(folder, claims.evaluate(findings.Evidence.of_reference(folder))))
     return written
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic, config, preprocess, registry, results
+from . import atomic, paths, preprocess, registry, results
 from .errors import UserError
 from .history import TrainingMismatch, best_epoch_of, best_model, history_csv, read_history
 from .settings import resolve
@@ -57,19 +57,18 @@ class Reference:
 
     @property
     def statistics(self) -> Path:
-        return config.RunPaths(self.folder).statistics(registry.get(self.name).preprocessing)
+        return paths.RunPaths(self.folder).statistics(registry.get(self.name).preprocessing)
 
     def describe(self) -> dict:
         """What a run records of where its training came from."""
-        return {"reference": config.shown_path(self.folder), "model": config.shown_path(self.model),
-                "git_commit": config.git_commit(self.model), "training": self.record["training"]}
+        return {"reference": paths.shown_path(self.folder), "model": paths.shown_path(self.model),
+                "git_commit": paths.git_commit(self.model), "training": self.record["training"]}
 
 
-def settings(name: str, *, data_sha256: str, epochs: int, batch_size: int, seed: int, train_limit: int,
+def settings(*, data_sha256: str, epochs: int, batch_size: int, seed: int, train_limit: int,
              eval_limit: int, precision) -> dict:
-    """The settings that decide whether a training of `name` is a reference's: as the profile declares them
+    """The settings that decide whether a training is a reference's: as the profile declares them
     (precision "auto" stays "auto", whatever it resolves to on this machine)."""
-    registry.get(name)
     return {"data_sha256": data_sha256, "epochs": int(epochs), "batch_size": int(batch_size), "seed": int(seed),
             "train_limit": int(train_limit), "eval_limit": int(eval_limit), "precision": precision}
 
@@ -77,7 +76,7 @@ def settings(name: str, *, data_sha256: str, epochs: int, batch_size: int, seed:
 def profile_settings(params: dict, name: str, data_sha256: str) -> dict:
     """`settings` of `name` as profile `params` declares them."""
     compute = resolve(params, name)
-    return settings(name, data_sha256=data_sha256, epochs=params[registry.get(name).epochs_key],
+    return settings(data_sha256=data_sha256, epochs=params[registry.get(name).epochs_key],
                     batch_size=compute["batch_size"], seed=params["seed"], train_limit=params.get("train_limit", 0),
                     eval_limit=params.get("eval_limit", 0), precision=compute["mixed_precision"])
 
@@ -98,17 +97,17 @@ def record_sha256(record: dict) -> str:
 def committed_results(folder: str) -> dict:
     """The results.json of reference run `folder` ({} where it has none); a UserError naming it when it is not
     valid JSON."""
-    path = config.PROJECT_ROOT / folder / results.RESULTS_FILE
+    path = paths.PROJECT_ROOT / folder / results.RESULTS_FILE
     try:
         found = json.loads(path.read_text())
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError, ValueError) as e:
-        shown = config.shown_path(path)
+        shown = paths.shown_path(path)
         raise UserError(f"{shown} is damaged ({e}): `git checkout {shown}` restores it") from None
     if not isinstance(found, dict) or not isinstance(found.get("models", {}), dict):
-        raise UserError(f"{config.shown_path(path)} is not a results file (no models): `git checkout "
-                        f"{config.shown_path(path)}` restores it")
+        raise UserError(f"{paths.shown_path(path)} is not a results file (no models): `git checkout "
+                        f"{paths.shown_path(path)}` restores it")
     return found
 
 
@@ -117,7 +116,7 @@ def _as_published(record, folder: str, what: str) -> dict | None:
     if not isinstance(record, dict):
         return None
     if record.get(RECORD_SHA256) != record_sha256(record):
-        shown = config.shown_path(config.PROJECT_ROOT / folder / results.RESULTS_FILE)
+        shown = paths.shown_path(paths.PROJECT_ROOT / folder / results.RESULTS_FILE)
         log.warning("%s: not taken from the reference run (%s: its record of %s is not as published, its %s differs; "
                     "`git checkout %s` restores it); training it here", what, shown, what, RECORD_SHA256, shown)
         return None
@@ -142,7 +141,7 @@ def find(name: str, wanted: dict) -> Reference | None:
         if record is None or (record := _as_published(record, folder, name)) is None:
             continue
         if record.get("training") == wanted:
-            return Reference(name, config.PROJECT_ROOT / folder, record)
+            return Reference(name, paths.PROJECT_ROOT / folder, record)
     return None
 
 
@@ -151,29 +150,29 @@ def problem(ref: Reference, train_images: np.ndarray) -> str | None:
     other faces), or None when they can."""
     for path in (ref.model, ref.history, ref.statistics):
         if not path.is_file():
-            return f"{config.shown_path(path)} is missing"
+            return f"{paths.shown_path(path)} is missing"
     try:
         with zipfile.ZipFile(ref.model) as archive:
             damaged = archive.testzip()
     except (zipfile.BadZipFile, OSError):
         damaged = ref.model.name
     if damaged is not None:
-        return f"{config.shown_path(ref.model)} is damaged or truncated"
+        return f"{paths.shown_path(ref.model)} is damaged or truncated"
     if ref.record.get(MODEL_SHA256) not in (None, file_sha256(ref.model)):
-        return f"{config.shown_path(ref.model)} is not the model its results describe (replaced or swapped)"
+        return f"{paths.shown_path(ref.model)} is not the model its results describe (replaced or swapped)"
     try:
         history = history_csv(ref.history)
     except TrainingMismatch as e:
         return str(e)
     if len(history) != ref.record["epochs"] or best_epoch_of(history) != ref.record["best_epoch"]:
-        return (f"{config.shown_path(ref.history)} holds {len(history)} epochs, best {best_epoch_of(history)}; its "
+        return (f"{paths.shown_path(ref.history)} holds {len(history)} epochs, best {best_epoch_of(history)}; its "
                 f"results state {ref.record['epochs']}, best {ref.record['best_epoch']}")
     try:
         stats = preprocess.KINDS[registry.get(ref.name).preprocessing].load(ref.statistics)
     except (OSError, ValueError) as e:
-        return f"{config.shown_path(ref.statistics)}: {e}"
+        return f"{paths.shown_path(ref.statistics)}: {e}"
     if stats.fitted_on != preprocess.fingerprint(train_images):
-        return f"{config.shown_path(ref.statistics)} was fitted on other training faces than this data's"
+        return f"{paths.shown_path(ref.statistics)} was fitted on other training faces than this data's"
     return None
 
 
@@ -183,20 +182,20 @@ def adopt(ref: Reference, run_root: str | os.PathLike, train_images: np.ndarray)
     finished and loads it. A training folder already there is moved aside. False, with one line logged, when
     `ref`'s files cannot stand in for the training or the run's saved statistics differ from its; nothing is
     left half-copied."""
-    paths = config.RunPaths(Path(run_root).expanduser().resolve())
+    run = paths.RunPaths(Path(run_root).expanduser().resolve())
     reason = problem(ref, train_images)
     kind = registry.get(ref.name).preprocessing
-    if reason is None and paths.statistics(kind).exists():
-        if not preprocess.same_statistics(paths.statistics(kind), ref.statistics):
-            reason = f"the run's {paths.statistics(kind).name} differs from {config.shown_path(ref.statistics)}"
+    if reason is None and run.statistics(kind).exists():
+        if not preprocess.same_statistics(run.statistics(kind), ref.statistics):
+            reason = f"the run's {run.statistics(kind).name} differs from {paths.shown_path(ref.statistics)}"
     if reason:
         log.warning("%s: not taken from the reference run (%s); training it here", ref.name, reason)
         return False
-    paths.models.mkdir(parents=True, exist_ok=True)
-    if not paths.statistics(kind).exists():
-        atomic.write_bytes(paths.statistics(kind), ref.statistics.read_bytes())
-    target = paths.model(ref.name)
-    with _scratch(paths.models, ref.name) as staged:
+    run.models.mkdir(parents=True, exist_ok=True)
+    if not run.statistics(kind).exists():
+        atomic.write_bytes(run.statistics(kind), ref.statistics.read_bytes())
+    target = run.model(ref.name)
+    with _scratch(run.models, ref.name) as staged:
         shutil.copyfile(ref.history, staged / "history.csv")
         shutil.copyfile(ref.model, best_model(staged, ref.record["best_epoch"]))
         atomic.write_json(staged / MARKER, ref.describe())
@@ -204,7 +203,7 @@ def adopt(ref: Reference, run_root: str | os.PathLike, train_images: np.ndarray)
             set_aside(target, "its unfinished training makes way for the reference run's")
         os.replace(staged, target)
     log.info("%s: the reference run's training (%s), not trained here; --retrain trains it here", ref.name,
-             config.shown_path(ref.model))
+             paths.shown_path(ref.model))
     return True
 
 
@@ -215,7 +214,7 @@ def start_from(name: str, wanted: dict, run_root: str | os.PathLike, train_image
     `retrain` or the run has finished this training itself, the reference's training with these settings is
     copied in (`adopt`). Returns the MARKER of the reference training the run holds now, or None: the run
     trains, resumes or loads its own."""
-    folder = config.RunPaths(Path(run_root).expanduser().resolve()).model(name)
+    folder = paths.RunPaths(Path(run_root).expanduser().resolve()).model(name)
     marker = adopted(folder)
     if marker is not None:
         if marker.get("training") == wanted and not retrain:
@@ -248,7 +247,7 @@ def take_seed(name: str, wanted: dict, folder: str | os.PathLike) -> bool:
         record = seeds.get(name, {}).get(str(wanted["seed"])) if isinstance(seeds.get(name), dict) else None
         if record is None or (record := _as_published(record, run, folder.name)) is None:
             continue
-        history, outputs = seed_paths(config.PROJECT_ROOT / run, name, wanted["seed"])
+        history, outputs = seed_paths(paths.PROJECT_ROOT / run, name, wanted["seed"])
         if not record or record.get("training") != wanted or not history.is_file() or not outputs.is_file():
             continue
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -256,7 +255,7 @@ def take_seed(name: str, wanted: dict, folder: str | os.PathLike) -> bool:
             shutil.copyfile(history, staged / "history.csv")
             shutil.copyfile(outputs, staged / results.OUTPUTS_FILE)
             atomic.write_json(staged / results.RESULTS_FILE, record)
-            atomic.write_json(staged / MARKER, {"reference": config.shown_path(config.PROJECT_ROOT / run),
+            atomic.write_json(staged / MARKER, {"reference": paths.shown_path(paths.PROJECT_ROOT / run),
                                                 "training": wanted})
             if folder.exists():
                 set_aside(folder, "makes way for the reference run's results of this training")

@@ -16,7 +16,7 @@ CROP_VIEWS = (*VIEWS, "mirror x 5 crops")  # and for models that see a centre cr
 @dataclass(frozen=True)
 class ModelSpec:
     """One trainable model. `build(seed)` returns it compiled; `preprocessing` is a kind of
-    `fer_utils.preprocess.KINDS`; `views`: the test-time view sets (`fer_utils.evaluation.VIEW_SETS`) it may
+    `fer_utils.preprocess.KINDS`; `views`: the test-time view sets (`fer_utils.views.VIEW_SETS`) it may
     be scored with, one chosen on val; `notebook` trains it and is named when its results are missing;
     `scores`: it outputs class scores (an SVM head), not probabilities; `schedule_steps`: its learning rate
     follows a schedule over the whole training, so the builder is given `total_steps` and a training asked for
@@ -44,8 +44,11 @@ def register(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def get(name: str) -> ModelSpec:
-    """The registered model `name`; an error listing the registered ones."""
+def get(name: "str | ModelSpec") -> ModelSpec:
+    """The registered model `name` (a spec given is returned as it is: a training resolves its spec once and
+    passes it on); an error listing the registered ones."""
+    if isinstance(name, ModelSpec):
+        return name
     try:
         return MODELS[name]
     except KeyError:

@@ -11,8 +11,8 @@ import os
 import shutil
 from pathlib import Path
 
-from . import atomic, claims, lock, reference, registry, results
-from .config import RunPaths
+from . import atomic, claims, findings, lock, reference, registry, results
+from .paths import RunPaths
 from .errors import UserError
 
 # Which notebook (by number) each of the report's numbered figures belongs to.
@@ -65,7 +65,7 @@ def _render(run: Path, executed: list[Path], stopped: dict[str, str], progress) 
     taken = {name: marker for name in run_results["models"]
              if (marker := reference.adopted(RunPaths(run).model(name))) is not None}
     atomic.write_json(out / "results.json", run_results)
-    checked = claims.evaluate(claims.Evidence.of_run(run))
+    checked = claims.evaluate(findings.Evidence.of_run(run))
     claims.write(out, checked)
     atomic.write_text(out / "index.html", _index(parts, run_results, manifest, taken, checked))
     _swap_in(out, run / "report")

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import atomic, evaluation, registry, uncertainty
-from .config import RunPaths
+from . import atomic, evaluation, registry, uncertainty, views
+from .paths import RunPaths
 from .errors import UserError
 
 RESULTS_FILE = "results.json"  # in a model's training folder, and (all models of a run) in its report
@@ -38,14 +38,15 @@ def anchor(key: str) -> float:
     return ANCHORS[key][1]
 
 
-def record(name: str, *, trainable_parameters: int, epochs: int, best_epoch: int, training_seconds: float,
+def record(model: str | registry.ModelSpec, *, trainable_parameters: int, epochs: int, best_epoch: int, training_seconds: float,
            splits: dict[str, dict], training: dict | None = None, evaluated_in: str | None = None) -> dict:
-    """One model's results: size, epochs, the best epoch on val, training time, the settings it was trained with
+    """One model's results (`model`: its name or its spec): size, epochs, the best epoch on val, training time, the settings it was trained with
     as the profile declared them (`fer_utils.reference.settings`), and per split the evaluation of
     `fer_utils.evaluation.evaluate_splits` (accuracy, flip_accuracy, per_class, accuracy and log-loss per view
     set, and the views chosen on val with their accuracy); `evaluated_in` names the reference run whose
     evaluation it is, where it was taken from there rather than measured here."""
-    return {"model": name, "label": registry.get(name).label, "trainable_parameters": int(trainable_parameters),
+    spec = registry.get(model)
+    return {"model": spec.name, "label": spec.label, "trainable_parameters": int(trainable_parameters),
             "epochs": int(epochs), "best_epoch": int(best_epoch), "training_seconds": round(float(training_seconds), 1),
             **({"training": training} if training is not None else {}),
             **({"evaluated_in": evaluated_in} if evaluated_in else {}), **splits}
@@ -257,7 +258,7 @@ def views_table(records) -> pd.DataFrame:
                      "chosen on val": val.get("views"), "test accuracy": test.get("accuracy"),
                      "test accuracy, mirror": test.get("flip_accuracy"),
                      "test accuracy, chosen views": test.get("views_accuracy"), **_faces(r)})
-    used = [f"val accuracy, {n}" for n in evaluation.VIEW_SETS
+    used = [f"val accuracy, {n}" for n in views.VIEW_SETS
             if any(n in r["val"].get("view_sets", {}) for r in records)]
     columns = ["model", *used, "chosen on val", "test accuracy", "test accuracy, mirror", "test accuracy, chosen views",
                *FACES_COLUMNS.values()]

@@ -1,5 +1,6 @@
-"""The runtime a run computes in: seeds and determinism, a quiet Keras import, the backend's devices, the
-precision, XLA and distribution a model computes with, logging, and a banner. No plotting or notebook packages."""
+"""The runtime a run computes in: seeds and determinism, a quiet Keras import, the backend's devices and a line
+about them, the precision, XLA and distribution a model computes with, logging, and the library versions a run
+states (the notebooks' banner itself is `fer_utils.session.Run.banner`). No plotting or notebook packages."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import atomic, claims, config, data, registry, results, runtime, settings
+from . import atomic, data, findings, paths, profiles, registry, results, runtime, settings
 from .errors import UserError
 
 
@@ -21,11 +21,11 @@ class Run:
         missing = [k for k in ("profile", "run_dir", "seed") if k not in params]
         if missing:
             raise UserError(f"the parameters cell sets no {', '.join(missing)}")
-        profile = {k: v for k, v in config.load_profile(params["profile"]).items() if settings.is_setting(k)}
+        profile = {k: v for k, v in profiles.load_profile(params["profile"]).items() if settings.is_setting(k)}
         self.params = {"data_source": None, "retrain": False, "train_limit": 0, "eval_limit": 0, **profile,
                        **params}
         self.profile, self.seed = self.params["profile"], self.params["seed"]
-        self.paths = config.RunPaths(Path(self.params["run_dir"]).expanduser().resolve())
+        self.paths = paths.RunPaths(Path(self.params["run_dir"]).expanduser().resolve())
         for folder in (self.paths.root, self.paths.figures, self.paths.models):
             folder.mkdir(parents=True, exist_ok=True)
 
@@ -62,7 +62,7 @@ class Run:
     @functools.cache
     def x(self, kind: str = "report") -> dict[str, np.ndarray]:
         """Every split preprocessed with the run's `kind` statistics (the report's are those notebook 01 saved)."""
-        from .train import prepared
+        from .preprocess import prepared
 
         return prepared(self.fer, kind, self.root)
 
@@ -92,7 +92,7 @@ class Run:
         found = {self.seed: self.train(name)[1]}
         for seed in range(self.seed + 1, self.seed + count):
             compute = settings.resolve(p, name, where=f"profile {self.profile}")
-            wanted = reference.settings(name, data_sha256=data.sha256(self.fer.source), epochs=p[spec.epochs_key],
+            wanted = reference.settings(data_sha256=data.sha256(self.fer.source), epochs=p[spec.epochs_key],
                                         batch_size=compute["batch_size"], seed=seed, train_limit=p["train_limit"],
                                         eval_limit=p["eval_limit"], precision=compute["mixed_precision"])
             folder = self.paths.seed_model(name, seed)
@@ -107,12 +107,12 @@ class Run:
 
     def model(self, name: str):
         """The best-on-val model of `name` trained in this run (an error naming its notebook if it is not)."""
-        from .train import load_best
+        from .loading import load_best
 
         return load_best(self.root, name)
 
     def history(self, name: str):
-        from .train import load_history
+        from .loading import load_history
 
         return load_history(self.root, name)
 
@@ -150,12 +150,12 @@ class Run:
     def record_finding(self, key: str, value, model: str = "cnn") -> None:
         """Keep a measurement the report's claims rest on in the run's findings (`fer_utils.claims`), with the
         training of `model` it measured."""
-        claims.record_finding(self.root, key, value, measured_on=self.results(model))
+        findings.record_finding(self.root, key, value, measured_on=self.results(model))
 
     def banner(self) -> str:
         """What a notebook states first: profile, run folder, library versions, and the Keras backend's devices
         when Keras is loaded."""
-        lines = [f"profile {self.profile}; run folder {config.shown_path(self.root)}",
+        lines = [f"profile {self.profile}; run folder {paths.shown_path(self.root)}",
                  ", ".join(f"{name} {version}" for name, version in runtime.versions().items())]
         if "keras" in sys.modules:
             import keras
@@ -170,7 +170,7 @@ def setup_run(namespace: dict, keras: bool = False) -> Run:
     ops, when `keras`), log lines to stderr, the plotting style."""
     from . import plots
 
-    names = set(config.load_profile(config.DEFAULT_PROFILE)) | set(config.RUNNER_PARAMETERS)
+    names = set(profiles.load_profile(profiles.DEFAULT_PROFILE)) | set(profiles.RUNNER_PARAMETERS)
     run = Run({k: v for k, v in namespace.items() if k in names or settings.is_setting(k)})
     runtime.seed_everything(run.seed, keras=keras)
     runtime.setup_logging()

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from . import atomic, registry, runtime, user_cache_dir
-from .data import IMAGE_SIDE
+from .labels import IMAGE_SIDE
 from .settings import resolve
 
 SPEED_FILE = "speed.json"  # in user_cache_dir()

@@ -1,26 +1,22 @@
-"""Resumable training of the registry's models and their evaluation. Each epoch writes a checkpoint and a
-history row atomically, so a killed run resumes after its last finished epoch; the best epoch on val is kept.
-
-    python -m fer_utils.train MODEL --profile P [--data PATH] [--run-dir DIR] [--epochs N] [--seed S] [--retrain]
-"""
+"""The training engine: resumable training of the registry's models and their evaluation. Each epoch writes a
+checkpoint and a history row atomically, so a killed run resumes after its last finished epoch; the best epoch on
+val is kept. Its command line is `python -m fer_utils.train MODEL` (`fer_utils.cli.train_main`)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import sys
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import (atomic, config, data, evaluation, lock, preprocess, progress, reference, registry, results,
-               runtime, settings, speed)
+from . import (atomic, data, evaluation, loading, lock, paths, progress, reference, registry, results, runtime,
+               settings, views)
 from .errors import UserError
 from .history import HISTORY_COLUMNS, best_epoch_of, best_model, checkpoint, epoch_of, read_history
 from .models import keras, trainable_parameters
@@ -44,16 +40,17 @@ class Trained:
 # --------------------------------------------------------------------------- training
 
 
-def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *,
+def train_model(model: str | registry.ModelSpec, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *,
                 folder: str | os.PathLike, epochs: int, seed: int, identity: dict | None = None,
                 **compute) -> Trained:
-    """Train registered model `name` to `epochs` in `folder`, resuming after the last finished epoch there; a
+    """Train registered model `model` (its name or its spec) to `epochs` in `folder`, resuming after the last finished epoch there; a
     finished training is loaded, not redone. If `identity` (data, limits...), batch size, seed or precision
     differ from the folder's earlier run, that run is moved aside and training starts afresh. `compute`: the
     compute settings (`fer_utils.settings`; the declared default for each one not given): batch size,
     precision, XLA, distribution (as in `runtime.compute_scope`) and batches per call into the device.
-    Validation runs in batches of at least `evaluation.EVAL_BATCH`."""
-    spec = registry.get(name)
+    Validation runs in batches of at least `views.EVAL_BATCH`."""
+    spec = registry.get(model)
+    name = spec.name
     if epochs < 1:
         raise UserError(f"epochs must be at least 1, got {epochs}")
     compute = settings.resolve(compute, name, where="train_model", strict=True)
@@ -96,16 +93,11 @@ def train_model(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.n
             if replicas > 1:
                 log.info("%s: data-parallel over %d devices", name, replicas)
             model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, initial_epoch=done, shuffle=True,
-                      validation_data=(x_val, y_val), validation_batch_size=max(batch_size, evaluation.EVAL_BATCH), verbose=0,
+                      validation_data=(x_val, y_val), validation_batch_size=max(batch_size, views.EVAL_BATCH), verbose=0,
                       callbacks=[EpochCommit(folder.name, folder, epochs, history)])
         history = read_history(folder)
     best_epoch = best_epoch_of(history)
-    return Trained(name, _inference_model(folder, best_epoch), history, best_epoch, folder)
-
-
-def _inference_model(folder: Path, epoch: int):
-    """The model saved at `epoch` in a training folder, loaded for inference with this backend's XLA choice."""
-    return runtime.set_jit_compile(keras.models.load_model(best_model(folder, epoch), compile=False))
+    return Trained(name, loading.inference_model(folder, best_epoch), history, best_epoch, folder)
 
 
 class EpochCommit(keras.callbacks.Callback):
@@ -202,28 +194,6 @@ def _save_model(model, path: Path, include_optimizer: bool = True) -> None:
         model.save(partial)
 
 
-# --------------------------------------------------------------------------- a run's models
-
-
-def load_history(run_dir: str | os.PathLike, name: str) -> pd.DataFrame:
-    """The history of model `name` in a run; an error naming the notebook that trains it if missing."""
-    return read_history(_trained_folder(run_dir, name))
-
-
-def load_best(run_dir: str | os.PathLike, name: str):
-    """The best-on-val model of `name` in a run (for inference); an error naming its notebook if missing."""
-    folder = _trained_folder(run_dir, name)
-    return _inference_model(folder, best_epoch_of(read_history(folder)))
-
-
-def _trained_folder(run_dir, name: str) -> Path:
-    folder = config.RunPaths(Path(run_dir).expanduser().resolve()).model(name)
-    if not (folder / "history.csv").exists():
-        raise FileNotFoundError(f"{folder / 'history.csv'} is missing: run notebook {registry.get(name).notebook} "
-                                f"first with the same run_dir")
-    return folder
-
-
 def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], run_dir: str | os.PathLike, *,
                        epochs: int, seed: int, train_limit: int, eval_limit: int, retrain: bool = False,
                        before_training=None, extra_seed: bool = False, **compute) -> tuple[Trained, dict]:
@@ -238,11 +208,12 @@ def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], r
     holds models/<name>.lock meanwhile: another training of the same model in the same run folder stops with
     `lock.FolderInUse`. With `extra_seed`, the training is one of the model's extra seeds (the spread of its
     result): it lives in models/<name>-seed<seed> and is never taken from a reference run's weights."""
-    paths = config.RunPaths(Path(run_dir).expanduser().resolve())
-    folder = paths.seed_model(name, seed) if extra_seed else paths.model(name)
+    spec = registry.get(name)  # resolved once for the whole training
+    run = paths.RunPaths(Path(run_dir).expanduser().resolve())
+    folder = run.seed_model(name, seed) if extra_seed else run.model(name)
     with lock.holding(folder.parent / f"{folder.name}.lock", f"the training of {folder.name}", folder):  # one writer
         compute = settings.resolve(compute, name, where="train_and_evaluate", strict=True)
-        wanted = reference.settings(name, data_sha256=data.sha256(fer.source), epochs=epochs,
+        wanted = reference.settings(data_sha256=data.sha256(fer.source), epochs=epochs,
                                     batch_size=compute["batch_size"], seed=seed, train_limit=train_limit,
                                     eval_limit=eval_limit, precision=compute["mixed_precision"])
         if (extra_seed or reference.start_from(name, wanted, run_dir, fer.train.images, retrain=retrain) is None) \
@@ -252,11 +223,11 @@ def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], r
                 before_training(done)
         identity = {"data": str(fer.source), "data_sha256": wanted["data_sha256"], "train_limit": train_limit,
                     "eval_limit": eval_limit}
-        trained = train_model(name, x["train"], fer.train.labels, x["val"], fer.val.labels, folder=folder,
+        trained = train_model(spec, x["train"], fer.train.labels, x["val"], fer.val.labels, folder=folder,
                               epochs=epochs, seed=seed, identity=identity, **compute)
-        splits, outputs, evaluated_in = _evaluation(name, trained, fer, x, folder, wanted)
+        splits, outputs, evaluated_in = _evaluation(spec, trained, fer, x, folder, wanted)
         splits = results.per_face(splits, outputs, {s: getattr(fer, s).labels for s in splits})
-        record = results.record(name, trainable_parameters=trainable_parameters(trained.model),
+        record = results.record(spec, trainable_parameters=trainable_parameters(trained.model),
                                 epochs=len(trained.history), best_epoch=trained.best_epoch,
                                 training_seconds=trained.history["seconds"].sum(), training=wanted, splits=splits,
                                 evaluated_in=evaluated_in)
@@ -265,12 +236,12 @@ def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], r
         return trained, record
 
 
-def _evaluation(name: str, trained: Trained, fer: data.FER2013, x: dict[str, np.ndarray], folder: Path, wanted: dict
+def _evaluation(spec: registry.ModelSpec, trained: Trained, fer: data.FER2013, x: dict[str, np.ndarray], folder: Path, wanted: dict
                 ) -> tuple[dict, dict[str, np.ndarray], str | None]:
     """The evaluation of a training (splits, outputs with the chosen views, and the reference run it comes from or
     None): the one its folder holds already for this very training, else the reference run's for a training
     taken from there, else measured here."""
-    spec, faces = registry.get(name), {s: len(x[s]) for s in ("val", "test") if s in x}
+    faces = {s: len(x[s]) for s in ("val", "test") if s in x}
     saved = results.saved_evaluation(folder, wanted, len(trained.history), trained.best_epoch, faces, spec.views)
     if saved is not None:
         return saved
@@ -281,91 +252,7 @@ def _evaluation(name: str, trained: Trained, fer: data.FER2013, x: dict[str, np.
                                         spec.scores), None)
 
 
-def prepared(fer: data.FER2013, kind: str, run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
-    """`fer`'s splits preprocessed with the run's `kind` statistics (saved by notebook 01 for the report's, or
-    fitted and saved now): split -> float32 (N, 48, 48, 1)."""
-    stats = preprocess.for_run(kind, fer.train.images,
-                               config.RunPaths(Path(run_dir).expanduser().resolve()).statistics(kind))
-    return {split: stats.transform(s.images) for split, s in fer.splits().items()}
+if __name__ == "__main__":  # python -m fer_utils.train: the training CLI (fer_utils.cli.train_main)
+    from fer_utils.cli import train_main
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fer_utils.train",
-                                     description=" ".join(__doc__.split("\n\n")[0].split()))
-    parser.add_argument("model", choices=list(registry.MODELS), help="a model of the registry")
-    parser.add_argument("--profile", default=config.DEFAULT_PROFILE,
-                        help="params/<profile>.yaml: smoke, quick or full, or a profile's YAML file (default: quick)")
-    parser.add_argument("--data", help="FER2013 file or folder (default: $FER2013_DATA, then data/)")
-    parser.add_argument("--run-dir", help="run folder (default: runs/<profile>); the notebooks read it")
-    parser.add_argument("--epochs", type=int, help="train to this many epochs instead of the profile's")
-    parser.add_argument("--seed", type=int, help="an extra seed of the model, trained beside the profile's seed in "
-                                                 "models/MODEL-seedS (the spread of its result over seeds)")
-    parser.add_argument("--retrain", action="store_true",
-                        help="train here even where the committed reference run holds this training")
-    args = parser.parse_args(argv)
-    empty = [f"--{k.replace('_', '-')}" for k in ("profile", "data", "run_dir")
-             if isinstance(getattr(args, k), str) and not getattr(args, k).strip()]
-    if empty:
-        print(f"fer_utils.train: {empty[0]} is empty: give a value or leave the option out", file=sys.stderr)
-        return 1
-    if args.epochs is not None and args.epochs < 1:
-        print(f"fer_utils.train: --epochs must be a positive integer, got {args.epochs}", file=sys.stderr)
-        return 1
-    try:
-        params = config.load_profile(args.profile)  # checked before anything starts
-    except config.SeriesError as e:
-        print(f"fer_utils.train: {e}", file=sys.stderr)
-        return 1
-    runtime.setup_logging("%(asctime)s %(message)s")
-    where, warning = runtime.device_report()
-    log.info(where)
-    if warning:
-        log.warning("warning: %s", warning)
-    spec = registry.get(args.model)
-    try:
-        run_dir = config.run_folder(args.profile, args.run_dir)
-        seed = params["seed"] if args.seed is None else args.seed
-        runtime.seed_everything(seed)
-        extra_seed = seed != params["seed"]
-        fer = data.limit(data.load_fer2013(config.resolve_data(args.data)), params["train_limit"],
-                         params["eval_limit"], params["seed"])
-        epochs = args.epochs or params[spec.epochs_key]
-        if not epochs:
-            raise config.SeriesError(f"profile {args.profile} leaves {args.model} out ({spec.epochs_key}: 0): give "
-                                     f"--epochs to train it")
-
-        compute = settings.resolve(params, args.model, where=f"profile {args.profile}")
-
-        def estimate(done: int) -> None:
-            sizes = {"n_train": len(fer.train), "n_val": len(fer.val)}
-            mine = speed.training_seconds(args.model, epochs=epochs, batch_size=compute["batch_size"], done=done,
-                                          precision=compute["mixed_precision"], **sizes)
-            whole = sum(speed.profile_seconds(params, **sizes).values())
-            print(f"{args.model} on this machine: {speed.about(mine)} for epochs {done + 1}-{epochs}; every "
-                  f"training of {args.profile} from scratch: {speed.about(whole)}", flush=True)
-
-        _, record = train_and_evaluate(
-            args.model, fer, prepared(fer, spec.preprocessing, run_dir), run_dir, epochs=epochs, seed=seed,
-            train_limit=params["train_limit"], eval_limit=params["eval_limit"], retrain=args.retrain,
-            before_training=estimate, extra_seed=extra_seed, **compute)
-    except UserError as e:  # what the user gave: one line (any other exception is a bug)
-        print(f"fer_utils.train: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:  # a run folder under a file, a read-only place, a missing file...
-        print(f"fer_utils.train: {atomic.problem(e)}", file=sys.stderr)
-        return 1
-    except Exception:
-        traceback.print_exc()
-        print("fer_utils.train: this is a bug (the traceback above says where); please report it with the command",
-              file=sys.stderr)
-        return 2
-    summary = {s: round(record[s]["accuracy"], 4) for s in ("val", "test") if s in record}
-    chosen = record.get("test", record["val"])
-    print(f"{args.model}: {record['epochs']} epochs, best epoch {record['best_epoch']}, accuracy {summary}; "
-          f"{'test' if 'test' in record else 'val'} with the views chosen on val ({chosen['views']}) "
-          f"{chosen['views_accuracy']:.4f}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(train_main())

@@ -10,14 +10,17 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import pandas as pd
 
 from . import atomic, faces
-from .data import CLASS_NAMES
+from .labels import CLASS_NAMES
 from .errors import UserError
+
+if TYPE_CHECKING:  # pandas (and the pyarrow it loads) only when a table is written
+    import pandas as pd
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv")
 TIMELINE_COLUMNS = ["file", "frame", "time", "face", "x", "y", "width", "height", *CLASS_NAMES, "top"]
@@ -158,6 +161,8 @@ def read_video(classifier, path: str | os.PathLike, every: int = 1, min_face: in
     finally:
         bar.close()
         capture.release()
+    import pandas as pd
+
     return VideoResult(path, pd.DataFrame(rows, columns=TIMELINE_COLUMNS), fps, read, stated)
 
 
@@ -174,6 +179,8 @@ def _annotate(frame: np.ndarray, labels) -> np.ndarray:
 
 def smoothed(timeline: pd.DataFrame, seconds: float = 0.5) -> pd.DataFrame:
     """Each face's seven probabilities as a centred rolling mean over about `seconds` of its frames read."""
+    import pandas as pd
+
     def one(rows: pd.DataFrame) -> pd.DataFrame:
         step = float(np.median(np.diff(rows["time"]))) if len(rows) > 1 else 1.0
         window = max(1, int(round(seconds / step))) if step > 0 else 1

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from fer_utils.data import CLASS_NAMES
+from fer_utils.labels import CLASS_NAMES
 
 USAGES = ("Training", "PublicTest", "PrivateTest")
 

@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_utils import claims, config, data, registry, uncertainty
-
-REFERENCE = config.PROJECT_ROOT / "reference"
+from fer_utils import claims, data, findings, paths, registry, uncertainty
+REFERENCE = paths.PROJECT_ROOT / "reference"
 
 
 def history(epochs: int, loss, val_loss, accuracy=0.5) -> pd.DataFrame:
@@ -38,13 +37,13 @@ def record(name: str, epochs: int, accuracy: float, best_epoch: int | None = Non
             "val": dict(split), "test": dict(split)}
 
 
-def rescore(evidence: claims.Evidence, name: str, accuracy: float, correct: np.ndarray | None = None) -> None:
+def rescore(evidence: findings.Evidence, name: str, accuracy: float, correct: np.ndarray | None = None) -> None:
     """Give model `name` another test accuracy (and per-face outcomes)."""
     evidence.records[name]["test"].update(views_accuracy=accuracy, correct=uncertainty.pack(correct) if correct
                                           is not None else outcomes(accuracy))
 
 
-def full_evidence() -> claims.Evidence:
+def full_evidence() -> findings.Evidence:
     """A run at the report's budget where every claim holds."""
     falling = np.linspace(2, 1, 300)
     records = {"cnn": record("cnn", 300, 0.66, best_epoch=250), "cnn_noaug": record("cnn_noaug", 100, 0.58),
@@ -62,7 +61,7 @@ def full_evidence() -> claims.Evidence:
     matrix.loc["sad", "neutral"] = 0.25
     faces = dict(zip(names, (467, 56, 528, 879, 594, 416, 626)))
     training = dict(zip(names, (3995, 436, 4097, 7215, 4830, 3171, 4965)))
-    findings = {"confusion": claims.confusion_finding(matrix, "test (PrivateTest)", faces, training),
+    found = {"confusion": findings.confusion_finding(matrix, "test (PrivateTest)", faces, training),
                 "saliency_regions": {"split": "test", "saliency": {"mouth": 0.3, "eyes": 0.2, "brows": 0.1},
                                      "area": {"mouth": 0.11, "eyes": 0.14, "brows": 0.11}},
                 "filter_pairs": {"faces": 100, "similar": [1, 2], "similar_r": 0.95, "complementary": [3, 4],
@@ -70,12 +69,12 @@ def full_evidence() -> claims.Evidence:
                                  "pairs_beyond": {"0.90": 1, "0.95": 1, "-0.50": 2}}}
     seeds = {"dlsvm_svm": {"43": record("dlsvm_svm", 200, 0.652), "44": record("dlsvm_svm", 200, 0.648)},
              "dlsvm_softmax": {"43": record("dlsvm_softmax", 200, 0.631), "44": record("dlsvm_softmax", 200, 0.629)}}
-    for finding in findings.values():
-        finding[claims.MEASURED_ON] = claims.training_of(records["cnn"])
-    return claims.Evidence(records, histories, findings, seeds)
+    for finding in found.values():
+        finding[findings.MEASURED_ON] = findings.training_of(records["cnn"])
+    return findings.Evidence(records, histories, found, seeds)
 
 
-def verdicts(evidence: claims.Evidence) -> dict[str, str]:
+def verdicts(evidence: findings.Evidence) -> dict[str, str]:
     return {row["key"]: row["verdict"] for row in claims.evaluate(evidence)}
 
 
@@ -194,11 +193,11 @@ def test_a_finding_of_an_earlier_training_is_not_judged():
 
 
 def test_findings_are_merged_atomically(tmp_path):
-    claims.record_finding(tmp_path, "a", {"x": 1})
-    claims.record_finding(tmp_path, "b", [1, 2])
-    claims.record_finding(tmp_path, "a", 3)
-    assert json.loads((tmp_path / claims.FINDINGS_FILE).read_text()) == {"a": 3, "b": [1, 2]}
-    assert [p.name for p in tmp_path.iterdir()] == [claims.FINDINGS_FILE]
+    findings.record_finding(tmp_path, "a", {"x": 1})
+    findings.record_finding(tmp_path, "b", [1, 2])
+    findings.record_finding(tmp_path, "a", 3)
+    assert json.loads((tmp_path / findings.FINDINGS_FILE).read_text()) == {"a": 3, "b": [1, 2]}
+    assert [p.name for p in tmp_path.iterdir()] == [findings.FINDINGS_FILE]
 
 
 def test_the_committed_reference_run_carries_its_computed_claims():
@@ -207,5 +206,5 @@ def test_the_committed_reference_run_carries_its_computed_claims():
     committed = json.loads((REFERENCE / claims.CLAIMS_FILE).read_text())
     assert [r["key"] for r in committed] == [c.key for c in claims.CLAIMS]
     assert all(r["verdict"] in claims.VERDICTS and r["number"] is not None for r in committed)
-    assert committed == claims.evaluate(claims.Evidence.of_reference(REFERENCE))
+    assert committed == claims.evaluate(findings.Evidence.of_reference(REFERENCE))
     assert set(registry.MODELS) >= {m for c in claims.CLAIMS for m in c.models}

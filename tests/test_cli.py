@@ -12,60 +12,61 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fer_utils import cli, config, runtime, settings
-from fer_utils.cli import SeriesError
+from fer_utils import cli, paths, profiles, runtime, series, settings
+from fer_utils.profiles import ProfileError
+from fer_utils.series import SeriesError
 
 
 def test_profiles_exist_with_the_same_keys():
-    keys = {name: set(cli.load_profile(name)) for name in ("smoke", "quick", "full")}
+    keys = {name: set(profiles.load_profile(name)) for name in ("smoke", "quick", "full")}
     assert keys["smoke"] == keys["quick"] == keys["full"]
 
 
 def test_every_profile_key_is_a_notebook_parameter_or_a_compute_setting():
     """A notebook's parameters cell shows what a reader of it would change; the compute settings are declared once
     (fer_utils.settings) and no notebook repeats them."""
-    declared = set().union(*(cli.notebook_parameters(nb) for nb in cli.select_notebooks()))
-    profile = set(cli.load_profile("smoke"))
+    declared = set().union(*(series.notebook_parameters(nb) for nb in series.select_notebooks()))
+    profile = set(profiles.load_profile("smoke"))
     assert {k for k in profile if not settings.is_setting(k)} <= declared
-    assert set(config.RUNNER_PARAMETERS) <= declared
+    assert set(profiles.RUNNER_PARAMETERS) <= declared
     assert not {k for k in declared if settings.is_setting(k)}
     assert set(settings.COMPUTE) <= profile  # every profile states them (full differs from quick in some)
 
 
-@pytest.mark.parametrize("notebook", cli.select_notebooks(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("notebook", series.select_notebooks(), ids=lambda p: p.stem)
 def test_notebook_defaults_are_the_quick_profile(notebook):
     """Opened in JupyterLab, a notebook behaves as the quick profile: every profile key its parameters cell
     declares has the quick profile's value, and it names the quick run folder."""
     params = nbformat.read(notebook, as_version=4).cells[1]
     defaults = {s.targets[0].id: ast.literal_eval(s.value) for s in ast.parse(params.source).body}
-    quick = cli.load_profile("quick")
+    quick = profiles.load_profile("quick")
     assert {k: v for k, v in defaults.items() if k in quick} == {k: quick[k] for k in defaults if k in quick}
     assert defaults["profile"] == "quick" and defaults["run_dir"] == "../runs/quick"
 
 
 def test_unknown_or_broken_profiles(tmp_path, monkeypatch):
-    with pytest.raises(SeriesError, match="unknown profile 'huge'.*smoke"):
-        cli.load_profile("huge")
-    monkeypatch.setattr(config, "PARAMS_DIR", tmp_path)
+    with pytest.raises(ProfileError, match="unknown profile 'huge'.*smoke"):
+        profiles.load_profile("huge")
+    monkeypatch.setattr(paths, "PARAMS_DIR", tmp_path)
     (tmp_path / "bad.yaml").write_text("seed: [1,\n")
-    with pytest.raises(SeriesError, match="bad.yaml: not valid YAML"):
-        cli.load_profile("bad")
+    with pytest.raises(ProfileError, match="bad.yaml: not valid YAML"):
+        profiles.load_profile("bad")
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
-    with pytest.raises(SeriesError, match="expected a mapping"):
-        cli.load_profile("list")
+    with pytest.raises(ProfileError, match="expected a mapping"):
+        profiles.load_profile("list")
     (tmp_path / "clash.yaml").write_text("run_dir: /tmp\n")
-    with pytest.raises(SeriesError, match="run_dir is set by fer-report"):
-        cli.load_profile("clash")
+    with pytest.raises(ProfileError, match="run_dir is set by fer-report"):
+        profiles.load_profile("clash")
 
 
 def test_only_selects_notebooks_by_number():
-    assert [nb.name for nb in cli.select_notebooks("01")] == ["01_preprocessing.ipynb"]
-    assert cli.select_notebooks("1") == cli.select_notebooks("01")
+    assert [nb.name for nb in series.select_notebooks("01")] == ["01_preprocessing.ipynb"]
+    assert series.select_notebooks("1") == series.select_notebooks("01")
     with pytest.raises(SeriesError, match="no notebook numbered 42"):
-        cli.select_notebooks("01,42")
+        series.select_notebooks("01,42")
 
 
-@pytest.mark.parametrize("notebook", cli.select_notebooks(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("notebook", series.select_notebooks(), ids=lambda p: p.stem)
 def test_notebook_contract(notebook):
     """Title cell first, then a parameters cell of literals only, then set-up; committed without outputs."""
     nb = nbformat.read(notebook, as_version=4)
@@ -95,14 +96,14 @@ def tiny_series(tmp_path, monkeypatch, notebooks: dict[str, list[str]]) -> Path:
     folder, params = tmp_path / "notebooks", tmp_path / "params"
     folder.mkdir()
     params.mkdir()
-    (params / "tiny.yaml").write_text((config.PARAMS_DIR / "smoke.yaml").read_text())  # a valid profile
+    (params / "tiny.yaml").write_text((paths.PARAMS_DIR / "smoke.yaml").read_text())  # a valid profile
     for name, sources in notebooks.items():
         write_notebook(folder / f"{name}.ipynb", *sources)
-    monkeypatch.setattr(cli, "NOTEBOOKS_DIR", folder)
-    monkeypatch.setattr(config, "PARAMS_DIR", params)
+    monkeypatch.setattr(paths, "NOTEBOOKS_DIR", folder)
+    monkeypatch.setattr(paths, "PARAMS_DIR", params)
     source = tmp_path / "fer2013.csv"
     source.write_text("emotion,pixels,Usage\n")
-    monkeypatch.setattr(cli, "resolve_data", lambda data: str(source))
+    monkeypatch.setattr(profiles, "resolve_data", lambda data: str(source))
     return source
 
 
@@ -153,7 +154,7 @@ def test_a_bug_in_the_runner_shows_its_traceback_and_a_notebook_lands_whole_or_n
     def broken_poll(self):
         raise TypeError("a bug in the progress code")
 
-    monkeypatch.setattr(cli.TrainingProgress, "__enter__", broken_poll)
+    monkeypatch.setattr(series.TrainingProgress, "__enter__", broken_poll)
     assert cli.main(["run", "--profile", "tiny", "--run-dir", str(run_dir)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and "TypeError: a bug in the progress code" in err and "this is a bug" in err
@@ -172,17 +173,17 @@ def write_profile(path: Path, **changes) -> Path:
     """The smoke profile with `changes` (a value of None drops the key), written to `path`."""
     import yaml
 
-    params = {**yaml.safe_load((config.PROJECT_ROOT / "params" / "smoke.yaml").read_text()), **changes}
+    params = {**yaml.safe_load((paths.PROJECT_ROOT / "params" / "smoke.yaml").read_text()), **changes}
     path.write_text(yaml.safe_dump({k: v for k, v in params.items() if v is not None}))
     return path
 
 
 def test_a_profile_missing_a_key_stops_the_run_before_any_notebook(tmp_path, monkeypatch, capsys):
     tiny_series(tmp_path, monkeypatch, {"01_ok": ["import pathlib\npathlib.Path(run_dir, 'ran').touch()"]})
-    write_profile(config.PARAMS_DIR / "tiny.yaml", epochs_cnn=None)
+    write_profile(paths.PARAMS_DIR / "tiny.yaml", epochs_cnn=None)
     assert cli.main(["run", "--profile", "tiny", "--run-dir", str(tmp_path / "run")]) == 1
     out, err = capsys.readouterr()
-    assert err.strip() == (f"fer-report: {config.PARAMS_DIR / 'tiny.yaml'}: epochs_cnn is missing (expected a "
+    assert err.strip() == (f"fer-report: {paths.PARAMS_DIR / 'tiny.yaml'}: epochs_cnn is missing (expected a "
                            f"positive integer: epochs of CNN, augmentation)")
     assert "[1/" not in out and not (tmp_path / "run" / "ran").exists()
 
@@ -198,7 +199,7 @@ def test_a_wrong_profile_is_one_line_from_the_training_cli(tmp_path, capsys, cha
     from fer_utils import train
 
     path = write_profile(tmp_path / "my.yaml", **changes)
-    assert train.main(["cnn", "--profile", str(path), "--run-dir", str(tmp_path / "run")]) == 1
+    assert cli.train_main(["cnn", "--profile", str(path), "--run-dir", str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err
     assert err == f"fer_utils.train: {path}: {expected}\n"
 
@@ -207,25 +208,25 @@ def test_a_profile_is_a_name_or_a_path_with_or_without_its_yaml(tmp_path, monkey
     path = write_profile(tmp_path / "mine.yaml", epochs_cnn=3)
     monkeypatch.chdir(tmp_path)
     for given in (str(path), str(tmp_path / "mine"), "mine.yaml", "mine"):
-        assert cli.load_profile(given)["epochs_cnn"] == 3 and config.profile_name(given) == "mine"
-    assert config.run_folder(str(path)) == config.RUNS_DIR / "mine"
-    assert cli.load_profile("smoke")["epochs_cnn"] == 2  # a name of params/ first
-    with pytest.raises(SeriesError, match=r"unknown profile 'other.yaml': no other.yaml"):
-        cli.load_profile("other.yaml")
-    with pytest.raises(SeriesError, match="--profile '': name a profile"):
-        cli.load_profile("")
+        assert profiles.load_profile(given)["epochs_cnn"] == 3 and profiles.profile_name(given) == "mine"
+    assert profiles.run_folder(str(path)) == paths.RUNS_DIR / "mine"
+    assert profiles.load_profile("smoke")["epochs_cnn"] == 2  # a name of params/ first
+    with pytest.raises(ProfileError, match=r"unknown profile 'other.yaml': no other.yaml"):
+        profiles.load_profile("other.yaml")
+    with pytest.raises(ProfileError, match="--profile '': name a profile"):
+        profiles.load_profile("")
 
 
 def test_an_empty_only_runs_nothing_instead_of_everything():
     for empty in ("", " ", ","):
         with pytest.raises(SeriesError, match="names no notebook"):
-            cli.select_notebooks(empty)
+            series.select_notebooks(empty)
 
 
 def test_every_help_text_ends_in_a_full_sentence_and_names_its_defaults(capsys):
     from fer_utils import train
 
-    for command, argv in ((cli.main, ["--help"]), (train.main, ["--help"]), (cli.main, ["predict", "--help"]),
+    for command, argv in ((cli.main, ["--help"]), (cli.train_main, ["--help"]), (cli.main, ["predict", "--help"]),
                           (cli.main, ["run", "--help"])):
         with pytest.raises(SystemExit):
             command(argv)

@@ -211,7 +211,7 @@ def test_simplejpeg_reads_the_same_pixels_as_pillow():
         face = rng.integers(0, 256, (48, 48), dtype=np.uint8)
         buf = io.BytesIO()
         Image.fromarray(face).save(buf, "JPEG", quality=quality)
-        np.testing.assert_array_equal(data._decode_image(buf.getvalue(), "x"), ff.decoded(buf.getvalue()))
+        np.testing.assert_array_equal(data.forms._decode_image(buf.getvalue(), "x"), ff.decoded(buf.getvalue()))
 
 
 # --------------------------------------------------------------------------- bad input
@@ -455,11 +455,11 @@ def test_cache_is_used_then_rebuilt_when_stale_or_corrupt(tmp_path, faces, cache
     files = list(cache.glob("*.npz"))
     assert len(files) == 1 and not list(cache.glob(".partial-*"))
 
-    real_read = data._read_source
-    monkeypatch.setattr(data, "_read_source", lambda p: pytest.fail("decoded again despite a valid cache"))
+    real_read = data.forms.read_source
+    monkeypatch.setattr(data.forms, "read_source", lambda p: pytest.fail("decoded again despite a valid cache"))
     cached = load_fer2013(path, cache_dir=cache)
     np.testing.assert_array_equal(cached.test.images, first.test.images)
-    monkeypatch.setattr(data, "_read_source", real_read)
+    monkeypatch.setattr(data.forms, "read_source", real_read)
 
     # a changed source (new size and mtime) is decoded again, never served from the old cache
     ff.write_fer2013_csv(path, images[::-1].copy(), labels[::-1].copy(), usage[::-1].copy(), crlf=True)

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from fer_utils import claims, config
-
-ROOT = config.PROJECT_ROOT
+from fer_utils import claims, paths
+ROOT = paths.PROJECT_ROOT
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 HEX = re.compile(r"(?<![0-9A-Za-z_])(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{7,40}(?![0-9A-Za-z_])")
 ISSUE = re.compile(r"(?i)\b(?:issue|pull request|PR)s?\s*#?\d+|(?<![\w#&])#\d+(?![\w;])")

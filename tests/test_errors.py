@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_utils import cli, faces, train
+from fer_utils import cli, faces, train, views
 from tests import fer_files as ff
 from tests.test_cli import tiny_series
 
@@ -29,7 +29,7 @@ def test_a_folder_option_naming_a_file_or_a_path_under_a_file(tmp_path, source, 
     assert capsys.readouterr().err == f"fer-report predict: --out {taken}: is a file, not a folder\n"
     assert cli.main(["predict", photo, "--out", str(taken / "out"), "--detector", "haar"]) == 1
     assert capsys.readouterr().err == f"fer-report predict: {taken / 'out'}: lies under a file, not a folder\n"
-    assert train.main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(taken / "run")]) == 1
+    assert cli.train_main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(taken / "run")]) == 1
     assert capsys.readouterr().err.splitlines()[-1] == (f"fer_utils.train: {taken / 'run' / 'models'}: lies under a "
                                                         f"file, not a folder")
     tiny_series(tmp_path, monkeypatch, {"01_ok": ["x = 1"]})
@@ -59,7 +59,7 @@ def test_a_read_only_place_is_one_line_for_each_command(read_only, source, tmp_p
     said = "is on a read-only file system: choose a writable place"
     assert cli.main(["predict", str(faces.sample_photo()), "--out", str(read_only / "out"), "--detector", "haar"]) == 1
     assert capsys.readouterr().err == f"fer-report predict: {read_only / 'out'}: {said}\n"
-    assert train.main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(read_only / "run")]) == 1
+    assert cli.train_main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(read_only / "run")]) == 1
     assert capsys.readouterr().err.splitlines()[-1].startswith(f"fer_utils.train: {read_only / 'run'}")
     tiny_series(tmp_path, monkeypatch, {"01_ok": ["x = 1"]})
     assert cli.main(["run", "--profile", "tiny", "--run-dir", str(read_only / "run")]) == 1
@@ -79,11 +79,11 @@ def test_an_empty_option_value_is_refused_not_taken_for_the_default(argv, expect
 
 
 def test_the_training_cli_refuses_empty_values_and_too_little_data(tmp_path, capsys, monkeypatch):
-    assert train.main(["dnn", "--data", ""]) == 1
+    assert cli.train_main(["dnn", "--data", ""]) == 1
     assert capsys.readouterr().err == "fer_utils.train: --data is empty: give a value or leave the option out\n"
     monkeypatch.setenv("FER2013_CACHE", str(tmp_path / "cache"))
     one = ff.write_tree(tmp_path / "one", ff.tree_members(np.zeros((1, 48, 48), np.uint8), [3], ["Training"]))
-    assert train.main(["dnn", "--profile", "smoke", "--data", str(one), "--run-dir", str(tmp_path / "run")]) == 1
+    assert cli.train_main(["dnn", "--profile", "smoke", "--data", str(one), "--run-dir", str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err.splitlines()
     assert err[-1].startswith("fer_utils.train: ") and "1 Training face and no PublicTest faces: too few to carve" \
         in err[-1]
@@ -104,11 +104,11 @@ def test_a_damaged_history_in_a_run_is_one_line_naming_it(tmp_path, source, caps
     """A run whose training history was damaged (cut mid-line, or another file's text): the series names the file in
     one line before any notebook, and the training CLI too; no traceback."""
     run = tmp_path / "run"
-    assert train.main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(run), "--epochs", "1"]) == 0
+    assert cli.train_main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(run), "--epochs", "1"]) == 0
     capsys.readouterr()
     history = run / "models" / "dnn" / "history.csv"
     history.write_text("epoch,loss\n1,0.5,0.3\n")
-    assert train.main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(run)]) == 1
+    assert cli.train_main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(run)]) == 1
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1].startswith(f"fer_utils.train: {history}: not a") and "Traceback" not in err
     assert cli.main(["run", "--profile", "smoke", "--only", "04", "--run-dir", str(run), "--data", str(source)]) == 1
@@ -117,24 +117,24 @@ def test_a_damaged_history_in_a_run_is_one_line_naming_it(tmp_path, source, caps
     assert len(ours) == 1 and f"{history}: not a" in ours[0] and "Traceback" not in err
 
 
-@pytest.mark.parametrize("where", ["evaluation.view_outputs", "results.record", "progress.describe"])
+@pytest.mark.parametrize("where", ["predict.view_outputs", "results.record", "progress.describe"])
 def test_a_bug_in_a_commands_path_shows_its_traceback(tmp_path, source, capsys, monkeypatch, where):
     """An error that is not the project's own (a planted ValueError, KeyError or TypeError somewhere a command
     passes) is a bug: its traceback and a line saying so, exit 2, never one line dressed as the user's mistake."""
     import importlib
 
     module, name = where.split(".")
-    kind = {"evaluation": ValueError, "results": KeyError, "progress": TypeError}[module]
+    kind = {"predict": ValueError, "results": KeyError, "progress": TypeError}[module]
 
     def planted(*args, **kwargs):
         raise kind("planted")
 
     monkeypatch.setattr(importlib.import_module(f"fer_utils.{module}"), name, planted)
-    if module == "evaluation":  # predict's path
+    if module == "predict":  # predict's path
         assert cli.main(["predict", str(faces.sample_photo()), "--out", str(tmp_path / "out"), "--detector",
                          "haar"]) == 2
     elif module == "results":  # the training CLI's path
-        assert train.main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(tmp_path / "run"),
+        assert cli.train_main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(tmp_path / "run"),
                            "--epochs", "1"]) == 2
     else:  # the series runner's path, while a notebook trains
         cell = ("import json, pathlib, time\n"

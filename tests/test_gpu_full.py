@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fer_utils import config, data, train
+from fer_utils import data, paths, preprocess, profiles, train
 from tests import fer_files as ff
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,12 +21,12 @@ spec.loader.exec_module(gpu_full)
 
 @pytest.fixture
 def tiny_profile(tmp_path, monkeypatch):
-    profiles = tmp_path / "params"
-    profiles.mkdir()
-    smoke = config.load_profile("smoke")
-    (profiles / "tiny.yaml").write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in
+    folder = tmp_path / "params"
+    folder.mkdir()
+    smoke = profiles.load_profile("smoke")
+    (folder / "tiny.yaml").write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in
                                                 {**smoke, "train_limit": 0, "eval_limit": 0}.items()))
-    monkeypatch.setattr(config, "PARAMS_DIR", profiles)
+    monkeypatch.setattr(paths, "PARAMS_DIR", folder)
     return "tiny"
 
 
@@ -40,7 +40,7 @@ def test_packed_trainings_come_back_and_load_without_training(tmp_path, tiny_pro
     remote = tmp_path / "remote-run"
     (remote / "logs").mkdir(parents=True)
     (remote / "logs" / "dnn.log").write_text("epoch lines\n")
-    trained, _ = train.train_and_evaluate("dnn", fer, train.prepared(fer, "report", remote), remote, epochs=1,
+    trained, _ = train.train_and_evaluate("dnn", fer, preprocess.prepared(fer, "report", remote), remote, epochs=1,
                                           batch_size=16, seed=1, train_limit=0, eval_limit=0)
     parts = gpu_full.pack(remote, ["dnn"], tmp_path / "out" / "trainings-2.tar")
     assert [p.name for p in parts] == ["trainings-2.tar.part00"]
@@ -52,7 +52,7 @@ def test_packed_trainings_come_back_and_load_without_training(tmp_path, tiny_pro
     settings = json.loads((local / "models" / "dnn" / "config.json").read_text())
     assert settings["data"] == str(Path(here).resolve()) and (local / "logs" / "dnn.log").exists()
     again = data.load_fer2013(here, use_cache=False)
-    loaded, record = train.train_and_evaluate("dnn", again, train.prepared(again, "report", local), local, epochs=1,
+    loaded, record = train.train_and_evaluate("dnn", again, preprocess.prepared(again, "report", local), local, epochs=1,
                                               batch_size=16, seed=1, train_limit=0, eval_limit=0)
     assert not list((local / "models").glob("dnn.replaced-*"))  # loaded, not trained again
     assert loaded.history.equals(trained.history)

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from fer_utils import cli, config, lock, reference, train
+from fer_utils import cli, lock, paths, reference, train
 from tests import fer_files as ff
 from tests.test_cli import tiny_series
 
@@ -62,7 +62,7 @@ def test_a_second_training_of_the_same_model_in_the_same_run_folder_stops(tmp_pa
     source = ff.write_fer2013_csv(tmp_path / "fer2013.csv", *ff.make_faces(per_usage_class=2))
     run = tmp_path / "run"
     holder = hold(run / "models" / "dnn.lock", "the training of dnn")
-    assert train.main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(run)]) == 1
+    assert cli.train_main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(run)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(f"fer_utils.train: {run / 'models' / 'dnn'} is in use by the training of dnn (process "
                               f"{holder.pid} ")
@@ -72,7 +72,7 @@ def test_a_second_training_of_the_same_model_in_the_same_run_folder_stops(tmp_pa
 def test_a_second_series_in_the_same_run_folder_stops(tmp_path, hold, capsys, monkeypatch):
     tiny_series(tmp_path, monkeypatch, {"01_ok": ["import pathlib\npathlib.Path(run_dir, 'ran').touch()"]})
     run = tmp_path / "run"
-    holder = hold(config.RunPaths(run).lock, "fer-report run --profile tiny")
+    holder = hold(paths.RunPaths(run).lock, "fer-report run --profile tiny")
     assert cli.main(["run", "--profile", "tiny", "--run-dir", str(run)]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"fer-report: {run} is in use by fer-report run --profile tiny (process {holder.pid} on ")
@@ -86,7 +86,7 @@ def test_a_render_of_a_run_being_written_stops_with_one_line(tmp_path, hold, cap
     tiny_series(tmp_path, monkeypatch, {"01_ok": ["print('hello')"]})
     run = tmp_path / "run"
     assert cli.main(["run", "--profile", "tiny", "--run-dir", str(run)]) == 0
-    holder = hold(config.RunPaths(run).lock, "fer-report render")
+    holder = hold(paths.RunPaths(run).lock, "fer-report render")
     assert cli.main(["render", "--run-dir", str(run)]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"fer-report: {run} is in use by fer-report render (process {holder.pid} ")

@@ -15,7 +15,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from fer_utils import claims, cli, data, evaluation, reference, registry, train
+from fer_utils import claims, cli, data, evaluation, findings, paths, profiles, reference, registry, series, train
 from fer_utils.preprocess import Preprocessor
 from tests import browser
 from tests import fer_files as ff
@@ -68,20 +68,20 @@ def test_smoke_series_runs_end_to_end(real_source, backend):
     expected training time; `make test` then re-checks the executed notebooks with nbval."""
     if backend == "jax":
         pytest.importorskip("jax")
-    run_dir = cli.RUNS_DIR / SERIES[backend]
+    run_dir = paths.RUNS_DIR / SERIES[backend]
     result = subprocess.run([sys.executable, "-m", "fer_utils.cli", "run", "--profile", "smoke",
                              "--run-dir", str(run_dir)], capture_output=True, text=True,
                             env={**os.environ, data.DATA_ENV: str(real_source), "KERAS_BACKEND": backend})
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Keras backend {backend}" in result.stdout
-    notebooks = cli.select_notebooks()
+    notebooks = series.select_notebooks()
     estimate = result.stdout.index("fer-report: to train here: cnn ")
     assert "every training of smoke on this machine: " in result.stdout[estimate:].splitlines()[0]
     assert estimate < result.stdout.index(f"[1/{len(notebooks)}] ")
     for i, nb in enumerate(notebooks, 1):
         assert f"[{i}/{len(notebooks)}] {nb.stem}" in result.stdout
     for name, spec in registry.MODELS.items():  # each training's progress, as plain lines off a terminal
-        epochs = cli.load_profile("smoke")[spec.epochs_key]
+        epochs = profiles.load_profile("smoke")[spec.epochs_key]
         assert f"{spec.notebook}: {name} epoch {epochs}/{epochs}, val accuracy " in result.stdout
         executed = nbformat.read(run_dir / "notebooks" / nb.name, as_version=4)
         errors = [o for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"]
@@ -94,7 +94,7 @@ def test_smoke_series_runs_end_to_end(real_source, backend):
         assert (run_dir / "figures" / f"{name}.png").stat().st_size > 1000
     for name, spec in registry.MODELS.items():
         record = json.loads((run_dir / "models" / name / "results.json").read_text())
-        assert record["epochs"] == cli.load_profile("smoke")[spec.epochs_key]
+        assert record["epochs"] == profiles.load_profile("smoke")[spec.epochs_key]
         assert 0 <= record["test"]["flip_accuracy"] <= 1
         assert set(record["val"]["view_sets"]) == set(spec.views) and record["val"]["views"] in spec.views
         assert record["test"]["views"] == record["val"]["views"] and 0 <= record["test"]["views_accuracy"] <= 1
@@ -112,12 +112,21 @@ def _missing(reason: str):
     pytest.skip(reason)
 
 
+@pytest.fixture
+def rendered_smoke_run(real_source):
+    """The smoke run's folder once its report is rendered (by the test before, on the same worker)."""
+    run_dir = paths.RUNS_DIR / "smoke"
+    if not (run_dir / "report" / "results.json").exists():
+        _missing("the smoke report has not been rendered")
+    return run_dir
+
+
 @pytest.mark.notebooks
 @pytest.mark.xdist_group("series-tensorflow")  # after the series, on its worker
 def test_smoke_report_renders_and_loads_in_a_browser(real_source):
     """fer-report render turns the smoke run into its report; headless Chromium opens the index and every page:
     each image loads, no page shows a traceback. The screenshot stays with the run."""
-    run_dir = cli.RUNS_DIR / "smoke"
+    run_dir = paths.RUNS_DIR / "smoke"
     if not (run_dir / "notebooks" / "08_dlsvm.ipynb").exists():
         _missing("the smoke series has not run")
     assert cli.main(["render", "--profile", "smoke"]) == 0
@@ -126,7 +135,7 @@ def test_smoke_report_renders_and_loads_in_a_browser(real_source):
     assert [r["key"] for r in checked] == [c.key for c in claims.CLAIMS]
     assert index.index('<section id="claims">') < min(index.index("<ol>"), index.index("<section id=\"01_"))
     assert all(html.escape(r["claim"]) in index and r["verdict"] in index for r in checked)
-    for nb in cli.select_notebooks():
+    for nb in series.select_notebooks():
         assert f'id="{nb.stem}"' in index and (run_dir / "report" / "no-input" / f"{nb.stem}.html").exists()
     for n in range(1, 9):
         assert f'src="figures/fig{n}_' in index
@@ -136,12 +145,12 @@ def test_smoke_report_renders_and_loads_in_a_browser(real_source):
         pytest.skip("no Chromium here")
     for page in (run_dir / "report" / "no-input").glob("*.html"):  # hand-in pages: results, not logs or paths
         text = page.read_text()
-        assert "INFO fer_utils" not in text and str(cli.PROJECT_ROOT) not in text, page.name
+        assert "INFO fer_utils" not in text and str(paths.PROJECT_ROOT) not in text, page.name
         assert not browser.unreadable(browser.table_cells(text)), page.name  # percentages, counts, blanks
     for page in (run_dir / "report").rglob("*.html"):  # opened offline, a page waits on nothing
         assert not re.search(r'<script[^>]+src="https?:', page.read_text()), page.name
     pages = browser.check_report(run_dir / "report", run_dir / "report" / "screenshot.png")
-    assert len(pages) == 1 + 2 * len(cli.select_notebooks())
+    assert len(pages) == 1 + 2 * len(series.select_notebooks())
     assert [p for p in pages if p["broken"] or p["traceback"] or not p["images"]] == []
 
 
@@ -150,10 +159,10 @@ def test_smoke_report_renders_and_loads_in_a_browser(real_source):
 def test_the_notebooks_state_the_numbers_of_the_claims_table(real_source):
     """What notebook 04 says of the CNN against the DNN and notebook 02 of the easiest and hardest class is what
     the claims table says: one set of numbers (test, with the views chosen on val)."""
-    run_dir = cli.RUNS_DIR / "smoke"
+    run_dir = paths.RUNS_DIR / "smoke"
     if not (run_dir / "notebooks" / "05_confusion_matrix.ipynb").exists():
         _missing("the smoke series has not run")
-    rows = {r["key"]: r for r in claims.evaluate(claims.Evidence.of_run(run_dir))}
+    rows = {r["key"]: r for r in claims.evaluate(findings.Evidence.of_run(run_dir))}
 
     def printed(stem: str) -> str:
         executed = nbformat.read(run_dir / "notebooks" / f"{stem}.ipynb", as_version=4)
@@ -169,13 +178,11 @@ def test_the_notebooks_state_the_numbers_of_the_claims_table(real_source):
 
 @pytest.mark.notebooks
 @pytest.mark.xdist_group("series-tensorflow")  # after the series, on its worker
-def test_publish_copies_only_face_free_results(real_source, tmp_path):
+def test_publish_copies_only_face_free_results(real_source, rendered_smoke_run, tmp_path):
     """fer-report publish's selection, tried on the smoke run into a scratch project."""
     from fer_utils import publish
 
-    run_dir = cli.RUNS_DIR / "smoke"
-    if not (run_dir / "report" / "results.json").exists():
-        _missing("the smoke report has not been rendered")
+    run_dir = rendered_smoke_run
     written = {p.relative_to(tmp_path).as_posix() for p in publish.publish(run_dir, tmp_path)}
     figures = {f"figures/{name}.png" for name in publish.FACE_FREE_FIGURES}
     assert figures <= written and not {w for w in written if w.startswith("figures/")} - figures
@@ -201,12 +208,10 @@ def test_publish_copies_only_face_free_results(real_source, tmp_path):
 
 @pytest.mark.notebooks
 @pytest.mark.xdist_group("series-tensorflow")  # after the series, on its worker
-def test_a_publish_that_fails_part_way_leaves_the_committed_run_as_it_was(real_source, tmp_path, monkeypatch):
+def test_a_publish_that_fails_part_way_leaves_the_committed_run_as_it_was(real_source, rendered_smoke_run, tmp_path, monkeypatch):
     from fer_utils import publish, reference
 
-    run_dir = cli.RUNS_DIR / "smoke"
-    if not (run_dir / "report" / "results.json").exists():
-        _missing("the smoke report has not been rendered")
+    run_dir = rendered_smoke_run
     publish.publish(run_dir, tmp_path)
     before = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     saved = []
@@ -227,13 +232,11 @@ def test_a_publish_that_fails_part_way_leaves_the_committed_run_as_it_was(real_s
 
 @pytest.mark.notebooks
 @pytest.mark.xdist_group("series-tensorflow")  # after the series, on its worker
-def test_publish_only_replaces_the_named_models_and_the_ensemble(real_source, tmp_path):
+def test_publish_only_replaces_the_named_models_and_the_ensemble(real_source, rendered_smoke_run, tmp_path):
     """fer-report publish --only: the named records, histories and weights replace theirs; the others stay."""
     from fer_utils import publish
 
-    run_dir = cli.RUNS_DIR / "smoke"
-    if not (run_dir / "report" / "results.json").exists():
-        _missing("the smoke report has not been rendered")
+    run_dir = rendered_smoke_run
     publish.publish(run_dir, tmp_path)
     committed = tmp_path / "reference" / "results.json"
     before = json.loads(committed.read_text())
@@ -268,27 +271,26 @@ def test_committed_models_give_the_stated_test_accuracy(real_source, name):
     for it on val (up to 18 views a face; the others' would cost as much again), and its outputs are the committed
     ones. The committed outputs of every model, which a run with the reference's settings takes, score the stated
     val and test accuracy with the chosen views."""
-    from fer_utils import config, preprocess
-
-    spec, paths = registry.get(name), config.RunPaths(cli.PROJECT_ROOT / "reference")
-    weights = paths.models / f"{name}.keras"
+    from fer_utils import preprocess
+    spec, committed = registry.get(name), paths.RunPaths(paths.PROJECT_ROOT / "reference")
+    weights = committed.models / f"{name}.keras"
     if not weights.exists():
         pytest.skip(f"no {name} committed with the reference run")
     fer = data.load_fer2013(real_source)
     if fer.test is None:
         pytest.skip("the data source has no PrivateTest split")
     model = train.keras.models.load_model(weights)
-    stats = preprocess.KINDS[spec.preprocessing].load(paths.statistics(spec.preprocessing))
-    stated = json.loads((cli.PROJECT_ROOT / "reference" / "results.json").read_text())["models"][name]["test"]
+    stats = preprocess.KINDS[spec.preprocessing].load(committed.statistics(spec.preprocessing))
+    stated = json.loads((paths.PROJECT_ROOT / "reference" / "results.json").read_text())["models"][name]["test"]
     chosen = [stated["views"]] if name == "cnn_tuned" else []
     measured, outputs = evaluation.evaluate(model, stats.transform(fer.test.images), fer.test.labels, chosen,
                                             spec.scores)
     measured = {**measured, "views_accuracy": measured["view_sets"].get(stated["views"])}
     for key in ("accuracy", "flip_accuracy") + (("views_accuracy",) if chosen else ()):
         assert abs(measured[key] - stated[key]) <= 0.001, key
-    with np.load(paths.root / "outputs" / f"{name}.npz") as saved:  # what a run with these settings takes
+    with np.load(committed.root / "outputs" / f"{name}.npz") as saved:  # what a run with these settings takes
         assert np.mean(saved["test"].argmax(1) == fer.test.labels) == pytest.approx(stated["views_accuracy"])
-        val = json.loads((cli.PROJECT_ROOT / "reference" / "results.json").read_text())["models"][name]["val"]
+        val = json.loads((paths.PROJECT_ROOT / "reference" / "results.json").read_text())["models"][name]["val"]
         assert np.mean(saved["val"].argmax(1) == fer.val.labels) == pytest.approx(val["views_accuracy"])
         if chosen:  # bfloat16 compute rounds differently on CPUs that have it natively and on those that emulate it
             bfloat16 = any("bfloat16" in str(layer.dtype_policy) for layer in model.layers)
@@ -299,13 +301,13 @@ def test_committed_models_give_the_stated_test_accuracy(real_source, name):
 def test_committed_ensemble_is_consistent_and_stated():
     """The reference run's ensemble: weights over its own members summing to 1, and its test accuracy in the
     committed results table (which the README shows)."""
-    committed = json.loads((cli.PROJECT_ROOT / "reference" / "results.json").read_text())
+    committed = json.loads((paths.PROJECT_ROOT / "reference" / "results.json").read_text())
     if "ensemble" not in committed:
         pytest.skip("no ensemble in the reference run")
     record = committed["ensemble"]
     assert set(record["members"]) <= set(committed["models"]) and set(record["weights"]) == set(record["members"])
     assert abs(sum(record["weights"].values()) - 1) < 1e-9
-    assert f"| {record['test']:.1%} (" in (cli.PROJECT_ROOT / "reference" / "results.md").read_text()  # + interval
+    assert f"| {record['test']:.1%} (" in (paths.PROJECT_ROOT / "reference" / "results.md").read_text()  # + interval
 
 
 @pytest.mark.notebooks
@@ -340,11 +342,11 @@ def test_the_quick_profile_starts_from_the_reference_runs_trainings(real_source,
     folder = tmp_path / "models" / "cnn"
     assert reference.adopted(folder) is not None and not list(folder.glob("checkpoint-*"))
     record = json.loads((folder / "results.json").read_text())
-    stated = json.loads((cli.PROJECT_ROOT / "reference" / "results.json").read_text())["models"]["cnn"]
+    stated = json.loads((paths.PROJECT_ROOT / "reference" / "results.json").read_text())["models"]["cnn"]
     assert record["evaluated_in"] == "reference" and record["test"] == stated["test"]  # the evaluation is taken too
-    with np.load(folder / "outputs.npz") as taken, np.load(cli.PROJECT_ROOT / "reference" / "outputs" / "cnn.npz") as ref:
+    with np.load(folder / "outputs.npz") as taken, np.load(paths.PROJECT_ROOT / "reference" / "outputs" / "cnn.npz") as ref:
         assert all(np.array_equal(taken[s], ref[s]) for s in ("val", "test"))
-    manifest = json.loads((tmp_path / cli.MANIFEST).read_text())
+    manifest = json.loads((tmp_path / series.MANIFEST).read_text())
     assert "cnn" in manifest["reference"]
     index = cli.render_run(tmp_path).read_text()
     assert 'id="provenance"' in index and "CNN, augmentation" in index.split('id="provenance"')[1].split("</p>")[0]

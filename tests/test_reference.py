@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("keras")
 
 import fer_utils  # noqa: E402
-from fer_utils import config, data, history, reference, runtime, speed, train  # noqa: E402
+from fer_utils import cli, data, history, loading, paths, preprocess, reference, runtime, speed, train  # noqa: E402
 from fer_utils.errors import UserError  # noqa: E402
 from tests import fer_files as ff  # noqa: E402
 
@@ -38,7 +38,7 @@ def faces(source, tmp_path, monkeypatch):
 def run_training(fer, run, **kw):
     """The DNN trained (or loaded) in run folder `run` as the notebooks do; returns (record, epochs trained)."""
     calls = []
-    _, record = train.train_and_evaluate("dnn", fer, train.prepared(fer, "report", run), run,
+    _, record = train.train_and_evaluate("dnn", fer, preprocess.prepared(fer, "report", run), run,
                                          **{**SETTINGS, **kw}, before_training=calls.append)
     return record, calls
 
@@ -54,7 +54,7 @@ def reference_run(source, tmp_path_factory):
     folder = root / "reference"
     (folder / "histories").mkdir(parents=True)
     shutil.copyfile(root / "there" / "models" / "dnn" / "history.csv", folder / "histories" / "dnn.csv")
-    reference.save_compact(train.load_best(root / "there", "dnn"), folder / "models" / "dnn.keras")
+    reference.save_compact(loading.load_best(root / "there", "dnn"), folder / "models" / "dnn.keras")
     shutil.copyfile(root / "there" / "models" / "preprocessing.npz", folder / "models" / "preprocessing.npz")
     (folder / "outputs").mkdir()
     shutil.copyfile(root / "there" / "models" / "dnn" / "outputs.npz", folder / "outputs" / "dnn.npz")
@@ -88,7 +88,7 @@ def test_a_taken_training_takes_the_reference_evaluation_and_measures_it_where_n
     with monkeypatch.context() as m:
         m.setattr(train.evaluation, "evaluate_splits", lambda *a, **k: pytest.fail("evaluated again"))
         record, _ = run_training(faces, tmp_path / "here")
-    assert record["evaluated_in"] == config.shown_path(committed) and {s: record[s] for s in ("val", "test")} == \
+    assert record["evaluated_in"] == paths.shown_path(committed) and {s: record[s] for s in ("val", "test")} == \
         {s: stated[s] for s in ("val", "test")}
     with np.load(tmp_path / "here" / "models" / "dnn" / "outputs.npz") as mine, \
             np.load(committed / "outputs" / "dnn.npz") as theirs:
@@ -213,7 +213,7 @@ def test_a_damaged_committed_results_file_is_named_not_taken_for_other_data(face
     path.write_bytes(path.read_bytes()[:40] + b"\x00" + path.read_bytes()[41:])  # a stray byte
     with pytest.raises(UserError, match="results.json is damaged .*git checkout"):
         reference.data_hashes()
-    assert train.main(["dnn", "--profile", "smoke", "--data", str(faces.source), "--run-dir",
+    assert cli.train_main(["dnn", "--profile", "smoke", "--data", str(faces.source), "--run-dir",
                        str(tmp_path / "here")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("fer_utils.train: ") and "results.json is damaged" in err[-1]
@@ -242,12 +242,12 @@ def test_the_training_cli_prints_the_expected_time_before_training(faces, tmp_pa
     monkeypatch.setattr(speed, "_measure", lambda *a: measured.append(a) or {"train": 1000.0, "predict": 5000.0})
     argv = ["dnn", "--profile", "smoke", "--data", str(faces.source), "--run-dir", str(tmp_path / "run"),
             "--epochs", "2"]
-    assert train.main(argv) == 0
+    assert cli.train_main(argv) == 0
     out = capsys.readouterr().out
     assert "dnn on this machine: under a minute for epochs 1-2; every training of smoke from scratch: " in out
     assert out.index("on this machine") < out.index("dnn: 2 epochs")  # before the training's own summary line
     assert len(measured) == len({speed.network(n) for n in speed.registry.MODELS})  # each network timed once
-    assert train.main(argv) == 0 and "on this machine" not in capsys.readouterr().out  # nothing left to train
+    assert cli.train_main(argv) == 0 and "on this machine" not in capsys.readouterr().out  # nothing left to train
 
 
 def test_speeds_are_measured_once_per_machine(tmp_path):

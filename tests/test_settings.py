@@ -9,7 +9,7 @@ import shutil
 import pytest
 import yaml
 
-from fer_utils import config, session, settings, train
+from fer_utils import cli, paths, profiles, session, settings, train
 from tests import fer_files as ff
 
 
@@ -49,12 +49,12 @@ def test_a_value_a_setting_does_not_take_is_one_line_naming_it(key, value, expec
 def test_a_profile_with_a_bad_key_or_value_is_one_line_naming_it(tmp_path, edit, expected, capsys):
     from fer_utils import train
 
-    text = edit((config.PARAMS_DIR / "quick.yaml").read_text())
+    text = edit((paths.PARAMS_DIR / "quick.yaml").read_text())
     path = tmp_path / "mine.yaml"
     path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text)
-    with pytest.raises(config.SeriesError, match=re.escape(expected)):
-        config.load_profile(str(path))
-    assert train.main(["cnn", "--profile", str(path)]) == 1
+    with pytest.raises(profiles.ProfileError, match=re.escape(expected)):
+        profiles.load_profile(str(path))
+    assert cli.train_main(["cnn", "--profile", str(path)]) == 1
     err = capsys.readouterr().err
     assert expected in err and len(err.splitlines()) == 1 and "Traceback" not in err
 
@@ -62,7 +62,7 @@ def test_a_profile_with_a_bad_key_or_value_is_one_line_naming_it(tmp_path, edit,
 def test_the_training_cli_refuses_zero_epochs(capsys):
     from fer_utils import train
 
-    assert train.main(["cnn", "--profile", "smoke", "--epochs", "0"]) == 1
+    assert cli.train_main(["cnn", "--profile", "smoke", "--epochs", "0"]) == 1
     assert capsys.readouterr().err.strip() == "fer_utils.train: --epochs must be a positive integer, got 0"
 
 
@@ -72,10 +72,10 @@ def test_a_new_setting_is_one_declaration_and_reaches_a_training_through_the_pro
     monkeypatch.setitem(settings.COMPUTE, "prefetch", settings.Setting(
         "prefetch", 2, "a positive integer", lambda v: isinstance(v, int) and v > 0, "batches prepared ahead"))
     params_dir = tmp_path / "params"
-    shutil.copytree(config.PARAMS_DIR, params_dir)
+    shutil.copytree(paths.PARAMS_DIR, params_dir)
     smoke = yaml.safe_load((params_dir / "smoke.yaml").read_text())
     (params_dir / "mine.yaml").write_text(yaml.safe_dump({**smoke, "prefetch": 5}))
-    monkeypatch.setattr(config, "PARAMS_DIR", params_dir)
+    monkeypatch.setattr(paths, "PARAMS_DIR", params_dir)
     source = ff.write_fer2013_csv(tmp_path / "fer2013.csv", *ff.make_faces(per_usage_class=2))
     monkeypatch.setenv("FER2013_CACHE", str(tmp_path / "cache"))
     seen = []
@@ -93,8 +93,8 @@ def test_a_new_setting_is_one_declaration_and_reaches_a_training_through_the_pro
     with pytest.raises(Reached):
         run.train("dnn")
     with pytest.raises(Reached):
-        train.main(["dnn", "--profile", "mine", "--data", str(source), "--run-dir", str(tmp_path / "cli")])
+        cli.train_main(["dnn", "--profile", "mine", "--data", str(source), "--run-dir", str(tmp_path / "cli")])
     with pytest.raises(Reached):
-        train.main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(tmp_path / "default")])
+        cli.train_main(["dnn", "--profile", "smoke", "--data", str(source), "--run-dir", str(tmp_path / "default")])
     expected = {"batch_size": 128, "steps_per_execution": 1}
     assert seen == [("dnn", {"prefetch": 5, **expected})] * 2 + [("dnn", {"prefetch": 2, **expected})]

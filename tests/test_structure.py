@@ -20,20 +20,42 @@ from tests import fer_files as ff
 PACKAGE = Path(fer_utils.__file__).parent
 
 
+def module_files() -> dict[str, Path]:
+    """Each fer_utils module by its dotted name inside the package ("train", "data", "data.forms") -> its file."""
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        parts = parts[:-1] if parts[-1] == "__init__" else parts
+        if parts:
+            found[".".join(parts)] = path
+    return found
+
+
 def package_imports() -> dict[str, set[str]]:
     """Each fer_utils module -> the fer_utils modules it imports anywhere in its source (functions included)."""
-    modules = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    files = module_files()
     graph = {}
-    for name in modules:
+    for name, path in files.items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
         found = set()
-        for node in ast.walk(ast.parse((PACKAGE / f"{name}.py").read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                found |= {node.module} if node.module else {a.name for a in node.names}
+        tree = ast.parse(path.read_text())
+        for node in tree.body[:]:  # a module's `if __name__ == "__main__":` block is its entry point, not a dependency
+            if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
+                tree.body.remove(node)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package[:len(package) - node.level + 1]
+                target = [*base, *node.module.split(".")] if node.module else base
+                found.add(".".join(target))
+                found |= {".".join([*target, a.name]) for a in node.names}
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fer_utils."):
-                found.add(node.module.split(".")[1])
+                found.add(node.module.removeprefix("fer_utils."))
+                found |= {f"{node.module.removeprefix('fer_utils.')}.{a.name}" for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module == "fer_utils":
+                found |= {a.name for a in node.names}
             elif isinstance(node, ast.Import):
-                found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("fer_utils.")}
-        graph[name] = {m.split(".")[0] for m in found} & modules
+                found |= {a.name.removeprefix("fer_utils.") for a in node.names if a.name.startswith("fer_utils.")}
+        graph[name] = (found & set(files)) - {name}
     return graph
 
 
@@ -59,10 +81,13 @@ def test_no_import_cycle_among_the_modules():
 
 
 def reachable(graph: dict[str, set[str]], module: str) -> set[str]:
-    """Every module `module` imports, directly or through others."""
+    """Every module that importing `module` loads: what it imports, directly or through others, and the packages
+    that hold them."""
     seen, todo = set(), [module]
     while todo:
-        for imported in graph[todo.pop()] - seen:
+        current = todo.pop()
+        parents = {".".join(current.split(".")[:i]) for i in range(1, current.count(".") + 1)}
+        for imported in (graph[current] | parents) - seen:
             seen.add(imported)
             todo.append(imported)
     return seen
@@ -77,9 +102,69 @@ def test_rendering_never_imports_training_and_publishing_is_apart():
 
     graph = package_imports()
     assert not reachable(graph, "render") & {"train", "session", "publish"}
-    assert "train" in reachable(graph, "publish") and "publish" in graph["cli"]
+    assert "loading" in reachable(graph, "publish") and "publish" in reachable(graph, "cli")
     curves = {"overfitting_onset", "best_so_far", "loss_crossing"}
     assert curves <= set(vars(fer_utils.results)) and not curves & set(vars(fer_utils.train))
+
+
+def test_reading_code_never_imports_the_training_engine():
+    """Predicting, publishing, rendering and the notebooks' run object (but where it trains) load trained models
+    through `loading`, never through the training engine, even inside their functions."""
+    graph = package_imports()
+    assert "data.forms" in graph["data"] and "labels" in graph["data.forms"]  # the walk sees the package's modules
+    for module in ("predict", "publish", "render", "loading"):
+        assert "train" not in reachable(graph, module), module
+    # the notebooks' run object trains in Run.train and Run.seeds alone; everything else of it only reads
+    tree = ast.parse((PACKAGE / "session.py").read_text())
+    training = {id(n) for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.name in ("train", "seeds")
+                for n in ast.walk(f)}
+    reading = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level
+               and id(node) not in training} - {None}
+    assert "train" in graph["session"] and "loading" in reading
+    assert not {"train"} & set().union(*(reachable(graph, m) | {m} for m in reading if m in graph))
+
+
+def test_the_photo_reader_imports_nothing_heavy():
+    """Importing the photo reader loads neither scikit-learn, pyarrow (pandas loads it), papermill, the data
+    layer nor the training engine: a user who reads photos waits for none of them."""
+    code = ("import sys, json, fer_utils.predict\n"
+            "print(json.dumps([m for m in ('sklearn', 'pyarrow', 'pandas', 'papermill', 'fer_utils.train', "
+            "'fer_utils.data') if m in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_no_module_is_over_450_lines_and_the_labels_import_nothing():
+    lines = {name: len(path.read_text().splitlines()) for name, path in module_files().items()}
+    assert {name: n for name, n in lines.items() if n > 450} == {} and lines["train"] > 100
+    labels = ast.parse((PACKAGE / "labels.py").read_text())
+    assert not [n for n in ast.walk(labels) if isinstance(n, (ast.Import, ast.ImportFrom))]
+
+
+def layers() -> list[set[str]]:
+    """The layers of docs/architecture.md's table, from the top (front ends) down: each a set of module names."""
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    rows = [line.split("|") for line in text.splitlines() if line.startswith("| ") and not line.startswith("| layer")]
+    return [{m.strip() for m in row[2].split(",")} for row in rows]
+
+
+def test_every_module_imports_only_from_its_layer_and_those_below():
+    """The picture of the layers in docs/architecture.md is the package's: every module is in one layer, and no
+    import (inside functions too) goes to a layer above."""
+    stack, graph = layers(), package_imports()
+    assert len(stack) == 6 and sorted(set().union(*stack)) == sorted(graph) and sum(map(len, stack)) == len(graph)
+    level = {module: i for i, layer in enumerate(stack) for module in layer}
+    upward = sorted(f"{m} -> {i}" for m, imported in graph.items() for i in imported if level[i] < level[m])
+    assert upward == []
+
+
+def test_the_layer_check_finds_an_upward_import(monkeypatch):
+    graph = package_imports()
+    graph["labels"] = {"cli"}
+    monkeypatch.setattr(sys.modules[__name__], "package_imports", lambda: graph)
+    with pytest.raises(AssertionError, match="labels -> cli"):
+        test_every_module_imports_only_from_its_layer_and_those_below()
 
 
 def test_the_cycle_check_finds_a_cycle(monkeypatch):
@@ -97,9 +182,9 @@ def spy(name, globals=None, locals=None, fromlist=(), level=0):
         importers.add(((globals or {}).get("__name__", "?"), name.split(".")[0]))
     return real(name, globals, locals, fromlist, level)
 builtins.__import__ = spy
-from fer_utils import train
+from fer_utils import cli, train
 try:
-    train.main(["--help"])
+    cli.train_main(["--help"])
 except SystemExit:
     pass
 print(json.dumps({"importers": sorted(importers), "loaded": [m for m in watched if m in sys.modules]}))
@@ -110,7 +195,7 @@ def test_every_module_imports_alone_and_the_training_cli_needs_no_plotting():
     """Each module in a fresh interpreter; the training CLI's module and its argument parser import neither
     matplotlib, seaborn, papermill nor nbconvert. (Keras 3 itself imports matplotlib.pyplot when it is installed,
     in keras.src.visualization, so for matplotlib the check is that no fer_utils module is among its importers.)"""
-    modules = sorted(package_imports())
+    modules = sorted(module_files())
     code = ("import importlib, sys\n"
             f"for m in {modules!r}:\n"
             "    importlib.import_module('fer_utils.' + m)\n")
@@ -140,7 +225,7 @@ def tiny_net(seed=None):
 def test_one_registry_entry_is_all_a_new_model_needs(tmp_path, monkeypatch):
     """Registered in one line, a model is trained by the CLI, evaluated (with the view sets its entry allows,
     one chosen on val), tabled and rendered, with no other edit."""
-    from fer_utils import evaluation, registry, render, results, train
+    from fer_utils import cli, evaluation, loading, registry, render, results
 
     monkeypatch.setenv("FER2013_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(registry, "MODELS", dict(registry.MODELS))  # the entry goes when the test ends
@@ -148,7 +233,7 @@ def test_one_registry_entry_is_all_a_new_model_needs(tmp_path, monkeypatch):
                                          views=("plain", "mirror x 5 crops")))
     source = ff.write_fer2013_csv(tmp_path / "fer2013.csv", *ff.make_faces(per_usage_class=4))
     run = tmp_path / "run"
-    assert train.main(["tiny", "--profile", "smoke", "--data", str(source), "--run-dir", str(run),
+    assert cli.train_main(["tiny", "--profile", "smoke", "--data", str(source), "--run-dir", str(run),
                        "--epochs", "2"]) == 0
 
     record = json.loads((run / "models" / "tiny" / "results.json").read_text())
@@ -166,7 +251,7 @@ def test_one_registry_entry_is_all_a_new_model_needs(tmp_path, monkeypatch):
     index = render.render(run, progress=lambda *a, **k: None).read_text()
     assert "Tiny test network" in index and f"{record['test']['accuracy']:.1%}" in index
     assert "tiny" in json.loads((run / "report" / "results.json").read_text())["models"]
-    assert np.isfinite(train.load_history(run, "tiny")["loss"]).all()
+    assert np.isfinite(loading.load_history(run, "tiny")["loss"]).all()
 
 
 def test_the_committed_reference_run_names_no_path_of_a_machine():

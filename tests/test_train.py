@@ -1,10 +1,9 @@
 """The training engine: a history with each epoch once, resume after a kill, load when finished, refuse to
-mix parameters; evaluation plain and flip-averaged; curve analysis."""
+mix parameters; DLSVM with averaged crops; precision, XLA, data parallelism and steps per call as options."""
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -17,7 +16,7 @@ import pytest
 
 pytest.importorskip("keras")
 
-from fer_utils import evaluation, registry, results, train  # noqa: E402
+from fer_utils import evaluation, registry, train, views  # noqa: E402
 from fer_utils.train import read_history, train_model  # noqa: E402
 from tests import fer_files as ff  # noqa: E402
 
@@ -132,175 +131,20 @@ def test_a_sigkilled_training_resumes_and_holds_each_epoch_once(tmp_path):
     assert record["epochs"] == epochs and 0 <= record["val"]["accuracy"] <= 1
 
 
-def test_evaluate_plain_and_flip_averaged(tiny, tmp_path):
-    trained = fit(tiny, tmp_path / "dnn", 1)
-    x, y = tiny[2], tiny[3]
-    result, averaged = evaluation.evaluate(trained.model, x, y)
-    p = trained.model.predict(x, verbose=0)
-    assert result["accuracy"] == pytest.approx(np.mean(p.argmax(1) == y))
-    flipped = (p + trained.model.predict(x[:, :, ::-1], verbose=0)) / 2
-    assert result["flip_accuracy"] == pytest.approx(np.mean(flipped.argmax(1) == y))
-    np.testing.assert_allclose(averaged["mirror"], flipped, atol=1e-6)
-    assert list(result["per_class"]) == list(evaluation.CLASS_NAMES)
-
-
-@pytest.mark.parametrize("k", [1, 2, 3])
-def test_a_shifted_view_is_the_face_moved_with_its_edge_rows_repeated(k):
-    x = np.random.default_rng(k).normal(size=(3, 48, 48, 1)).astype("float32")
-    down = evaluation.view(x, k, 0, False)  # the window moves down: the face moves up by k rows
-    np.testing.assert_array_equal(down[:, :48 - k], x[:, k:])
-    np.testing.assert_array_equal(down[:, 48 - k:], np.repeat(x[:, 47:], k, axis=1))
-    left = evaluation.view(x, 0, -k, False)  # the window moves left: the face moves right by k columns
-    np.testing.assert_array_equal(left[:, :, k:], x[:, :, :48 - k])
-    np.testing.assert_array_equal(left[:, :, :k], np.repeat(x[:, :, :1], k, axis=2))
-    diagonal = evaluation.view(x, -k, k, True)  # up and right, then mirrored
-    np.testing.assert_array_equal(diagonal[:, k:, k:], x[:, :48 - k, k:][:, :, ::-1])
-    np.testing.assert_array_equal(diagonal[:, :k], np.repeat(diagonal[:, k:k + 1], k, axis=1))  # the top row
     # repeated, never the bottom rows wrapped around
-
-
-def test_crop_views_move_the_centre_crop_to_the_corners_and_mirror():
-    x = np.random.default_rng(0).normal(size=(2, 48, 48, 1)).astype("float32")
-    crops = [evaluation.view(x, *v)[:, 3:45, 3:45] for v in evaluation.views_of("mirror x 5 crops")]
-    np.testing.assert_array_equal(crops[0], x[:, 3:45, 3:45])
-    np.testing.assert_array_equal(crops[1], x[:, 3:45, 3:45][:, :, ::-1])
-    np.testing.assert_array_equal(crops[2], x[:, 0:42, 0:42])
-    np.testing.assert_array_equal(crops[8], x[:, 6:48, 6:48])
-    np.testing.assert_array_equal(crops[9], x[:, 6:48, 6:48][:, :, ::-1])
-    with pytest.raises(ValueError, match="unknown test views 'ten crops'; choose one of plain, mirror"):
-        evaluation.views_of("ten crops")
-
-
-class PixelModel:
-    """A stand-in for a Keras model whose class scores are linear in the pixels, so that every view gives
-    other outputs (probabilities, or SVM-like scores)."""
-
-    def __init__(self, scores: bool = False):
-        self.weights = np.random.default_rng(5).normal(0, 0.02, size=(48 * 48, 7)).astype(np.float32)
-        self.scores = scores
-
-    def predict(self, x, batch_size=None, verbose=0):
-        logits = x.reshape(len(x), -1) @ self.weights
-        if self.scores:
-            return logits
-        e = np.exp(logits - logits.max(1, keepdims=True))
-        return e / e.sum(1, keepdims=True)
-
-    def predict_on_batch(self, x):
-        return self.predict(x)
-
-
-def test_views_are_predicted_in_chunks_as_one_by_one(monkeypatch):
-    x = np.random.default_rng(1).normal(size=(50, 48, 48, 1)).astype("float32")
-    model, views = PixelModel(), evaluation.views_of("mirror x 9 shifts")
-    monkeypatch.setattr(evaluation, "CHUNK", 7 * len(views))  # 8 calls of 7 faces' views, the last of 1
-    together = evaluation.predict_views(model, x, views)
-    one_by_one = np.stack([model.predict(evaluation.view(x, *v)) for v in views])
-    np.testing.assert_allclose(together, one_by_one, rtol=1e-5, atol=1e-6)
-
-
-def test_view_sets_are_chosen_on_val_alone():
-    rng = np.random.default_rng(2)
-    x = {"val": rng.normal(size=(120, 48, 48, 1)).astype("float32"),
-         "test": rng.normal(size=(100, 48, 48, 1)).astype("float32")}
-    y = {"val": rng.integers(0, 7, 120), "test": rng.integers(0, 7, 100)}
-    sets = registry.CROP_VIEWS
-    first, outputs = evaluation.evaluate_splits(PixelModel(scores=True), x, y, sets, scores=True)
-    assert first["val"]["views"] == evaluation.choose_views(first["val"]) and set(first["val"]["view_sets"]) == set(sets)
-    assert first["test"]["views"] == first["val"]["views"] and list(first["test"]["view_sets"]) == [first["val"]["views"]]
-    assert outputs["test"].shape == (100, 7) and outputs["val"].shape == (120, 7)
-    for relabelled in (rng.permutation(y["test"]), (y["test"] + 1) % 7, np.zeros(100, int)):
-        second, _ = evaluation.evaluate_splits(PixelModel(scores=True), x, {**y, "test": relabelled}, sets, scores=True)
-        assert second["val"] == first["val"] and second["test"]["views"] == first["test"]["views"]
-
-
-def test_the_choice_breaks_ties_by_val_log_loss_then_fewer_views():
-    record = {"view_sets": {"plain": 0.60, "mirror": 0.62, "mirror x 5 shifts": 0.62, "mirror x 9 shifts": 0.62},
-              "view_set_log_loss": {"plain": 1.0, "mirror": 0.95, "mirror x 5 shifts": 0.93, "mirror x 9 shifts": 0.93}}
-    assert evaluation.choose_views(record) == "mirror x 5 shifts"
-    record["view_set_log_loss"]["mirror x 9 shifts"] = 0.92
-    assert evaluation.choose_views(record) == "mirror x 9 shifts"
-    record["view_sets"]["plain"] = 0.63
-    assert evaluation.choose_views(record) == "plain"
 
 
 def test_dlsvm_trains_and_evaluates_with_averaged_crops(tiny, tmp_path):
     x, y, xv, yv = tiny
     trained = train_model("dlsvm_svm", x, y, xv, yv, folder=tmp_path / "svm", epochs=1, batch_size=16, seed=1)
     result, averaged = evaluation.evaluate(trained.model, xv, yv, ["mirror x 5 crops"], scores=True)
-    scores = np.mean([trained.model.predict(evaluation.view(xv, *v), verbose=0)
-                      for v in evaluation.views_of("mirror x 5 crops")], axis=0)
+    scores = np.mean([trained.model.predict(views.view(xv, *v), verbose=0)
+                      for v in views.views_of("mirror x 5 crops")], axis=0)
     np.testing.assert_allclose(averaged["mirror x 5 crops"], scores, rtol=1e-4, atol=1e-5)
     assert result["view_sets"]["mirror x 5 crops"] == pytest.approx(np.mean(scores.argmax(1) == yv))
     assert np.isfinite(result["view_set_log_loss"]["mirror x 5 crops"])
     resumed = train_model("dlsvm_svm", x, y, xv, yv, folder=tmp_path / "svm", epochs=2, batch_size=16, seed=1)
     assert list(resumed.history["epoch"]) == [1, 2] and np.isfinite(resumed.history["loss"]).all()
-
-
-def test_overfitting_onset_from_the_curves():
-    falling = pd.DataFrame({"epoch": [1, 2, 3, 4, 5], "loss": [2.0, 1.5, 1.2, 1.0, 0.8],
-                            "val_loss": [1.9, 1.6, 1.4, 1.5, 1.7]})
-    assert results.overfitting_onset(falling) == 3
-    still_improving = falling.assign(val_loss=[1.9, 1.7, 1.5, 1.4, 1.3])
-    assert results.overfitting_onset(still_improving) is None
-
-
-def test_results_table_with_chosen_views_and_published_anchors():
-    e = results.record("dlsvm_svm", trainable_parameters=5, epochs=3, best_epoch=2, training_seconds=120,
-                       splits={"val": {"accuracy": 0.5, "views": "mirror x 5 crops", "views_accuracy": 0.55,
-                                       "view_sets": {"plain": 0.5, "mirror x 5 crops": 0.55}},
-                               "test": {"accuracy": 0.4, "flip_accuracy": 0.45, "views": "mirror x 5 crops",
-                                        "views_accuracy": 0.47}})
-    table = results.table([e])
-    assert table.loc["DLSVM, L2-SVM head", "test accuracy, chosen views"] == 0.47
-    assert table.loc["DLSVM, L2-SVM head", results.VIEWS_COLUMN] == "mirror x 5 crops"
-    assert results.formatted(table).loc["DLSVM, L2-SVM head", results.VIEWS_COLUMN] == "mirror x 5 crops"
-    assert list(results.formatted(table).columns)[-1] == "training minutes"
-    assert table.loc["DLSVM, L2-SVM head", "training minutes"] == 2
-    both = results.table([e], anchors=["tang"])
-    assert both.loc["DLSVM, Tang 2013 (challenge winner)", "test accuracy"] == pytest.approx(0.7116)
-    assert both["epochs"].dtype == "Int64" and pd.isna(both["epochs"].iloc[-1])
-    views = results.views_table([e])
-    assert list(results.formatted(views).columns) == [
-        "val accuracy, plain", "val accuracy, mirror x 5 crops", "chosen on val", "test accuracy",
-        "test accuracy, mirror", "test accuracy, chosen views"]
-    assert results.points(0.7116 - 0.65) == "+6.2 points" and results.points(-0.02) == "-2.0 points"
-    assert results.points(-0.0003) == "-0.03 points" and results.points(0.0) == "+0.0 points"
-
-
-def test_every_accuracy_of_a_table_carries_its_interval_over_the_faces():
-    splits = {s: {"accuracy": 0.633, "flip_accuracy": 0.64, "views": "mirror", "views_accuracy": 0.633}
-              for s in ("val", "test")}
-    outputs = {s: np.eye(7)[np.r_[np.zeros(633, int), np.ones(367, int)]] for s in splits}
-    labels = {s: np.zeros(1000, int) for s in splits}
-    e = results.record("cnn", trainable_parameters=5, epochs=3, best_epoch=2, training_seconds=60,
-                       splits=results.per_face(splits, outputs, labels))
-    assert e["test"]["faces"] == 1000 and results.correct(e).sum() == 633
-    low, high = e["test"]["intervals"]["views_accuracy"]
-    assert low < 0.633 < high and high - low == pytest.approx(0.06, abs=0.002)  # about +-3 points on 1,000 faces
-    shown = results.formatted(results.table([e], anchors=["tang"]))
-    assert shown.loc["CNN, augmentation", "test accuracy, chosen views"] == "63.3% (60.3-66.2%)"
-    assert shown.loc["CNN, augmentation", "best val accuracy"].endswith("%)")
-    assert shown.loc["DLSVM, Tang 2013 (challenge winner)", "test accuracy"] == "71.2%"  # a published number alone
-    with pytest.raises(ValueError, match="another training"):  # outputs that do not give the record's accuracy
-        results.per_face(splits, {s: np.eye(7)[np.zeros(1000, int)] for s in splits}, labels)
-
-
-def test_tables_read_as_percentages_counts_and_blanks():
-    from tests.browser import unreadable
-
-    frame = pd.DataFrame({"val accuracy": [0.61234, np.nan], "faces": [1703623.0, 12.0], "loss": [0.95123, 1.2],
-                          "lr": [0.000659, 0.001], "views": ["mirror", None], "share": [0.25, 0.5]},
-                         index=["a", "b"]).astype({"faces": "Int64"})
-    shown = results.readable(frame, percent=("share",), formats={"lr": "{:.2e}"})
-    assert shown.loc["a"].tolist() == ["61.2%", "1,703,623", "0.951", "6.59e-04", "mirror", "25.0%"]
-    assert shown.loc["b"].tolist() == ["", "12", "1.200", "1.00e-03", "", "50.0%"]
-    history = pd.DataFrame({"epoch": [1, 2], "loss": [1.5, 1.25], "accuracy": [0.3, 0.41], "val_loss": [1.6, 1.4],
-                            "val_accuracy": [0.32, 0.4], "lr": [1e-3, 9.9e-4], "seconds": [12.34, 11.0]})
-    table = results.history_table(history)
-    assert table.loc[2].tolist() == ["1.250", "41.0%", "1.400", "40.0%", "9.90e-04", "11.0"]
-    assert not unreadable([*shown.to_numpy().ravel(), *table.to_numpy().ravel()])
-    assert unreadable(["NaN", "<NA>", "0.123456", "61.2%"]) == ["NaN", "<NA>", "0.123456"]
 
 
 def test_mixed_precision_and_xla_are_options(tiny, tmp_path):
@@ -312,24 +156,6 @@ def test_mixed_precision_and_xla_are_options(tiny, tmp_path):
     assert train.keras.config.dtype_policy().name == "float32"  # the scope restores the global policy
     with pytest.raises(ValueError, match="distribute must be"):
         fit(tiny, tmp_path / "bad", 1, distribute="model_parallel")
-
-
-def test_auto_precision_is_bfloat16_only_where_the_device_has_it(monkeypatch):
-    from fer_utils import runtime, settings
-
-    for native, expected, policy in ((True, "bfloat16", "mixed_bfloat16"), (False, False, "float32")):
-        monkeypatch.setattr(runtime, "native_bfloat16", lambda native=native: native)
-        assert runtime.resolved_precision("auto") == expected
-        with runtime.compute_scope("auto"):
-            assert train.keras.config.dtype_policy().name == policy
-    assert runtime.resolved_precision("float16") == "float16" and runtime.resolved_precision(False) is False
-    with pytest.raises(ValueError, match="'bfloat16' or 'auto', got 'bf16'"):
-        with runtime.compute_scope("bf16"):
-            pass
-    profile = {"mixed_precision": False, "mixed_precision_cnn_tuned": "auto"}
-    assert settings.resolve(profile, "cnn_tuned")["mixed_precision"] == "auto"
-    assert settings.resolve(profile, "cnn")["mixed_precision"] is False
-    assert isinstance(runtime.native_bfloat16(), bool)
 
 
 DATA_PARALLEL = """
@@ -405,26 +231,3 @@ def test_bfloat16_trains_and_evaluates_with_float32_outputs(tiny, tmp_path):
     assert 0 <= scores["accuracy"] <= 1 and np.isfinite(trained.history["val_loss"]).all()
 
 
-def test_a_gpu_the_backend_cannot_see_is_warned_about(monkeypatch):
-    from fer_utils import runtime
-
-    monkeypatch.setattr(runtime, "devices", lambda: ["CPU"])
-    monkeypatch.setattr(runtime, "machine_gpus", lambda: ["0000:65:00.0"])
-    where, warning = runtime.device_report()
-    assert where.endswith("on CPU") and "1 NVIDIA GPU(s)" in warning and "sees only CPU" in warning
-    monkeypatch.setattr(runtime, "devices", lambda: ["GPU:0 NVIDIA H200"])
-    assert runtime.device_report() == (f"Keras backend {train.keras.backend.backend()} on GPU:0 NVIDIA H200", None)
-    monkeypatch.setattr(runtime, "devices", lambda: ["CPU"])
-    monkeypatch.setattr(runtime, "machine_gpus", lambda: [])
-    assert runtime.device_report()[1] is None
-
-
-def test_tensorflows_retracing_hint_is_dropped_and_other_warnings_stay(caplog):
-    from fer_utils import runtime
-
-    runtime.import_keras_quietly()
-    logger = logging.getLogger("tensorflow")
-    with caplog.at_level(logging.WARNING, logger="tensorflow"):
-        logger.warning("6 out of the last 10 calls to <function f> triggered tf.function retracing. Tracing is ...")
-        logger.warning("a warning that matters")
-    assert [r.getMessage() for r in caplog.records] == ["a warning that matters"]

@@ -1,50 +1,31 @@
-"""Read FER2013 in the forms users have (CSV files, image folders, their zip) into one shape.
-Every form gives uint8 faces (N, 48, 48) and int64 labels split into train/val/test, cached as .npz."""
+"""The forms FER2013 comes in, read into one shape: Kaggle's CSV files (fer2013.csv, icml_face_data.csv, a
+training-only train.csv, plain or compressed), the image release as a folder or a zip, and fer2013.tar.gz. Each
+gives uint8 faces (N, 48, 48), int64 labels and, where the form has it, each face's usage (its split)."""
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
 import io
-import json
 import logging
-import math
 import os
 import re
 import tarfile
-import time
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import simplejpeg
 from PIL import Image
-from sklearn.model_selection import train_test_split
 
-from . import user_cache_dir
-from .atomic import atomic_path
-from .errors import UserError
+from ..errors import UserError
+from ..labels import CLASS_NAMES, IMAGE_SIDE, N_PIXELS
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("fer_utils.data")
 
-CLASS_NAMES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-IMAGE_SIDE = 48
-N_PIXELS = IMAGE_SIDE * IMAGE_SIDE
-SPLITS = ("train", "val", "test")
 USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
-DATA_ENV = "FER2013_DATA"
-CACHE_ENV = "FER2013_CACHE"
-PROJECT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-CARVE_FRACTION = 0.1
-CARVE_SEED = 2013
-CACHE_VERSION = 1  # bump when decoding or splitting changes, so old caches are rebuilt
-
 KNOWN_FILES = ("fer2013.csv", "icml_face_data.csv", "fer2013.zip", "fer2013.tar.gz", "train.csv")
 KNOWN_CSVS = ("fer2013.csv", "icml_face_data.csv", "train.csv")
 ACCEPTED_FORMS = (
@@ -62,167 +43,14 @@ class DataError(UserError):
     """A FER2013 source that cannot be read; the message names the file and the row or member."""
 
 
-@dataclass(frozen=True)
-class Split:
-    """Faces of one split: images uint8 (N, 48, 48) and labels int64 (N,)."""
-
-    images: np.ndarray
-    labels: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-@dataclass(frozen=True)
-class FER2013:
-    """The three splits of one source; a split the source does not have is None."""
-
-    train: Split
-    val: Split | None
-    test: Split | None
-    source: Path
-    val_carved: bool = False
-
-    def splits(self) -> dict[str, Split]:
-        """The present splits by name, in train/val/test order."""
-        return {name: s for name in SPLITS if (s := getattr(self, name)) is not None}
-
-
-# --------------------------------------------------------------------------- public API
-
-
-def load_fer2013(source: str | os.PathLike | None = None, *, cache_dir: str | os.PathLike | None = None,
-                 use_cache: bool = True) -> FER2013:
-    """Load FER2013 from `source` (file or folder; None: $FER2013_DATA, then data/), using the .npz cache."""
-    path = resolve_source(source)
-    cache = _cache_file(path, cache_dir) if use_cache else None
-    if cache is not None:
-        cached = _read_cache(cache, path)
-        if cached is not None:
-            return cached
-    start = time.perf_counter()
-    images, labels, usage = _read_source(path)
-    ds = _assemble(images, labels, usage, path)
-    log.info("decoded %d faces from %s in %.1f s", len(labels), path, time.perf_counter() - start)
-    if cache is not None:
-        _write_cache(cache, ds)
-    return ds
-
-
-def resolve_source(source: str | os.PathLike | None = None) -> Path:
-    """The file or image folder to read: `source`, else $FER2013_DATA, else a known form inside data/."""
-    if source is None:
-        env = os.environ.get(DATA_ENV)
-        if env:
-            source, origin = env, f"${DATA_ENV}"
-        else:
-            source, origin = PROJECT_DATA_DIR, "the project's data/ folder"
-            if not PROJECT_DATA_DIR.is_dir() or _find_in_folder(PROJECT_DATA_DIR) is None:
-                raise FileNotFoundError(f"no FER2013 data in {PROJECT_DATA_DIR}: put one of these there, or set "
-                                        f"${DATA_ENV} to it: {ACCEPTED_FORMS}")
-    else:
-        origin = "the given source"
-    path = Path(source).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"{path} ({origin}) does not exist; accepted forms: {ACCEPTED_FORMS}; "
-                                f"or set ${DATA_ENV} to one of them")
-    if path.is_dir():
-        found = _find_in_folder(path)
-        if found is None:
-            if not any(p for p in path.iterdir() if not _ignored(p.name)):
-                raise DataError(f"{path}: empty folder; accepted forms: {ACCEPTED_FORMS}")
-            raise DataError(f"{path}: no FER2013 form found in this folder; accepted forms: {ACCEPTED_FORMS}")
-        return found
-    return path
-
-
-def sha256(source: str | os.PathLike) -> str:
-    """The SHA-256 of a data file, or of an image folder's files (relative path and content, in path order)."""
-    path = Path(source)
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not _ignored(p.name)) if path.is_dir() else [path]
-    digest = hashlib.sha256()
-    for file in files:
-        if path.is_dir():
-            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
-        with open(file, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
-def subsample(split: Split | None, n: int, seed: int) -> Split | None:
-    """A stratified subset of `n` faces (all of them when n <= 0 or n >= len), in source order."""
-    if split is None or n <= 0 or n >= len(split):
-        return split
-    keep, _ = train_test_split(np.arange(len(split)), train_size=n, random_state=seed,
-                               stratify=_stratify_labels(split.labels, n))
-    keep = np.sort(keep)
-    return Split(split.images[keep], split.labels[keep])
-
-
-def limit(ds: FER2013, train_limit: int, eval_limit: int, seed: int) -> FER2013:
-    """`ds` with at most `train_limit` training and `eval_limit` val/test faces (stratified; 0 keeps all)."""
-    return dataclasses.replace(ds, train=subsample(ds.train, train_limit, seed),
-                               val=subsample(ds.val, eval_limit, seed), test=subsample(ds.test, eval_limit, seed))
-
-
-def class_counts(ds: FER2013) -> pd.DataFrame:
-    """A split x class table of face counts with a total column and row."""
-    rows = {name: np.bincount(s.labels, minlength=len(CLASS_NAMES)) for name, s in ds.splits().items()}
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(CLASS_NAMES))
-    table["total"] = table.sum(axis=1)
-    table.loc["all"] = table.sum(axis=0)
-    return table
-
-
-# FER2013 holds some images that are no faces: blank ones (one grey level) and placeholders of pictures that were
-# gone when it was collected (a warning sign, or "this image has been moved or deleted" in several languages, on a
-# bright ground). The rule that finds them, on each image's histogram of grey levels:
-BLANK_STD = 2.0  # blank: grey levels with a standard deviation below this
-NEAR = 2  # a grey level and its neighbours within this many levels count as one tone
-BRIGHT_GROUND = (200, 0.5)  # placeholder: a tone at or above 200 covering at least half of the image, or
-DARK_AND_BRIGHT = (8, 200, 0.85)  # a tone below 8 and one at or above 200 covering 85% of it together
-
-
-def non_faces(images: np.ndarray) -> dict[str, np.ndarray]:
-    """Which of `images` (N, 48, 48) uint8 are no faces, by the rule above: {"blank": mask, "placeholder": mask}."""
-    flat = images.reshape(len(images), -1)
-    counts = np.bincount((flat.astype(np.int64) + 256 * np.arange(len(flat))[:, None]).ravel(),
-                         minlength=256 * len(flat)).reshape(len(flat), 256)
-    running = np.cumsum(np.pad(counts, ((0, 0), (NEAR + 1, NEAR))), axis=1)
-    tone = (running[:, 2 * NEAR + 1:] - running[:, :-2 * NEAR - 1]) / flat.shape[1]  # share within NEAR of a level
-    blank = flat.std(axis=1) < BLANK_STD
-    dark_below, bright_from, together = DARK_AND_BRIGHT
-    bright = tone[:, BRIGHT_GROUND[0]:].max(axis=1)
-    placeholder = ((bright >= BRIGHT_GROUND[1]) |
-                   (tone[:, :dark_below].max(axis=1) + tone[:, bright_from:].max(axis=1) >= together)) & ~blank
-    return {"blank": blank, "placeholder": placeholder}
-
-
-def is_face(images: np.ndarray) -> np.ndarray:
-    """A mask of the images that `non_faces` does not flag."""
-    found = non_faces(images)
-    return ~(found["blank"] | found["placeholder"])
-
-
-def cache_dir_default() -> Path:
-    """Where decoded data is cached: $FER2013_CACHE, else user_cache_dir()."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    return user_cache_dir()
-
-
-# --------------------------------------------------------------------------- finding the form
-
-
-def _ignored(name: str) -> bool:
+def ignored(name: str) -> bool:
     return name.startswith(".") or name in IGNORED_NAMES
 
 
-def _find_in_folder(folder: Path, depth: int = 1) -> Path | None:
+def find_in_folder(folder: Path, depth: int = 1) -> Path | None:
     """The folder itself when it is an image tree, else a known file in it (or the only zip), else the same
     search one folder down (an extracted archive: fer2013/fer2013.csv, archive/train/...)."""
-    entries = sorted(p for p in folder.iterdir() if not _ignored(p.name))
+    entries = sorted(p for p in folder.iterdir() if not ignored(p.name))
     if any(p.is_dir() and p.name.lower() in ("train", "test") for p in entries):
         return folder
     files = {p.name.lower(): p for p in entries if p.is_file()}
@@ -231,13 +59,13 @@ def _find_in_folder(folder: Path, depth: int = 1) -> Path | None:
     if known or len(zips) == 1:
         return known or zips[0]
     for sub in (p for p in entries if p.is_dir() and depth > 0):
-        found = _find_in_folder(sub, depth - 1)
+        found = find_in_folder(sub, depth - 1)
         if found is not None:
             return found
     return None
 
 
-def _read_source(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def read_source(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Decode any form into (images, labels, usage split names or None)."""
     if path.is_dir():
         return _read_image_tree(_FolderTree(path))
@@ -290,7 +118,7 @@ def _pick_csv(names: list[str]) -> str | None:
 
 
 def _ignored_path(name: str) -> bool:
-    return any(_ignored(part) for part in name.split("/"))
+    return any(ignored(part) for part in name.split("/"))
 
 
 # --------------------------------------------------------------------------- CSV forms
@@ -447,9 +275,9 @@ class _FolderTree:
         self.root, self.where = root, str(root)
         self.names = []
         for dirpath, dirs, files in os.walk(root):
-            dirs[:] = [d for d in dirs if not _ignored(d)]
+            dirs[:] = [d for d in dirs if not ignored(d)]
             rel = Path(dirpath).relative_to(root).as_posix()
-            self.names += [f if rel == "." else f"{rel}/{f}" for f in files if not _ignored(f)]
+            self.names += [f if rel == "." else f"{rel}/{f}" for f in files if not ignored(f)]
         self.names.sort()
 
     @contextlib.contextmanager
@@ -578,118 +406,3 @@ def _decode_image(blob: bytes, where: str) -> np.ndarray:
         raise
     except Exception as e:  # the decoders raise several types for damaged files
         raise DataError(f"{where}: cannot decode image ({e})") from None
-
-
-# --------------------------------------------------------------------------- splits and cache
-
-
-def _assemble(images: np.ndarray, labels: np.ndarray, usage: np.ndarray | None, path: Path) -> FER2013:
-    """Split by usage; where there is no PublicTest (no usage at all, or no such rows), carve a stratified
-    validation split from training."""
-    if usage is None:
-        usage = np.full(len(labels), "train")
-        why = "has no usage information"
-    else:
-        why = "has no PublicTest faces"
-    parts = {name: Split(images[usage == name], labels[usage == name]) for name in SPLITS}
-    if len(parts["train"]) == 0:
-        raise DataError(f"{path}: no Training faces")
-    test = parts["test"] if len(parts["test"]) else None
-    if len(parts["val"]):
-        return FER2013(parts["train"], parts["val"], test, source=path)
-    train = parts["train"]
-    if len(train) < 2:
-        raise DataError(f"{path}: {len(train)} Training face{'s' if len(train) != 1 else ''} and no PublicTest "
-                        f"faces: too few to carve a validation split from (FER2013 has 28,709)")
-    n_val = math.ceil(len(train) * CARVE_FRACTION)
-    train_idx, val_idx = train_test_split(np.arange(len(train)), test_size=n_val, random_state=CARVE_SEED,
-                                          stratify=_stratify_labels(train.labels, n_val))
-    train_idx, val_idx = np.sort(train_idx), np.sort(val_idx)
-    log.warning("%s %s: carved a stratified %d%% validation split (%d faces, seed %d) from its %d training "
-                "faces; test is %s", path, why, round(CARVE_FRACTION * 100), len(val_idx), CARVE_SEED,
-                len(train), "None" if test is None else f"its {len(test)} PrivateTest faces")
-    return FER2013(Split(train.images[train_idx], train.labels[train_idx]),
-                   Split(train.images[val_idx], train.labels[val_idx]), test, source=path, val_carved=True)
-
-
-def _stratify_labels(labels: np.ndarray, n_small: int) -> np.ndarray | None:
-    """Labels to stratify on, or None where a class is too rare for scikit-learn's stratified split."""
-    counts = np.bincount(labels)
-    return labels if counts[counts > 0].min() >= 2 and n_small >= np.count_nonzero(counts) else None
-
-
-def _signature(path: Path) -> dict:
-    """What identifies a source's contents: path, size and mtime (of every file, for a folder)."""
-    if path.is_file():
-        st = path.stat()
-        return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    listing = []
-    folders = [path]
-    while folders:  # os.scandir: one stat per file, no path joins in Python
-        with os.scandir(folders.pop()) as entries:
-            for entry in entries:
-                if entry.is_dir():
-                    folders.append(Path(entry.path))
-                else:
-                    st = entry.stat()
-                    listing.append(f"{entry.path}\t{st.st_size}\t{st.st_mtime_ns}")
-    listing.sort()
-    digest = hashlib.sha256("\n".join(listing).encode()).hexdigest()
-    return {"path": str(path.resolve()), "files": len(listing), "listing_sha256": digest}
-
-
-def _cache_file(path: Path, cache_dir) -> tuple[Path, dict]:
-    """The cache file for this version of the source: named after its path, keyed on its signature."""
-    signature = {"version": CACHE_VERSION, **_signature(path)}
-    key = hashlib.sha256(json.dumps(signature, sort_keys=True).encode()).hexdigest()[:16]
-    folder = Path(cache_dir).expanduser() if cache_dir is not None else cache_dir_default()
-    return folder / f"{_cache_stem(path)}-{key}.npz", signature
-
-
-def _cache_stem(path: Path) -> str:
-    return f"fer2013-{path.name}-{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]}"
-
-
-def _read_cache(cache: tuple[Path, dict], path: Path) -> FER2013 | None:
-    file, signature = cache
-    if not file.exists():
-        return None
-    try:
-        start = time.perf_counter()
-        with np.load(file, allow_pickle=False) as npz:
-            meta = json.loads(str(npz["meta"]))
-            if meta["signature"] != signature:
-                raise ValueError("signature differs")
-            splits = {}
-            for name in SPLITS:
-                if f"{name}_labels" in npz:
-                    images, labels = npz[f"{name}_images"], npz[f"{name}_labels"]
-                    if images.dtype != np.uint8 or images.shape != (len(labels), IMAGE_SIDE, IMAGE_SIDE):
-                        raise ValueError(f"{name} arrays have the wrong shape")
-                    splits[name] = Split(images, labels.astype(np.int64, copy=False))
-        ds = FER2013(splits["train"], splits.get("val"), splits.get("test"), source=path,
-                     val_carved=bool(meta["val_carved"]))
-    except Exception as e:  # any damage means: rebuild
-        log.warning("ignoring unreadable cache %s (%s); decoding the source again", file, e)
-        return None
-    log.info("loaded %d faces of %s from cache %s in %.2f s", sum(map(len, ds.splits().values())), path, file,
-             time.perf_counter() - start)
-    if ds.val_carved:
-        log.warning("%s has no usage information: the validation split was carved from training (cached)", path)
-    return ds
-
-
-def _write_cache(cache: tuple[Path, dict], ds: FER2013) -> None:
-    """Write the .npz atomically, so a killed run never leaves half a cache."""
-    file, signature = cache
-    arrays = {"meta": np.array(json.dumps({"signature": signature, "val_carved": ds.val_carved}))}
-    for name, s in ds.splits().items():
-        arrays[f"{name}_images"], arrays[f"{name}_labels"] = s.images, s.labels
-    try:
-        with atomic_path(file) as partial, open(partial, "wb") as fh:
-            np.savez(fh, **arrays)
-        for old in file.parent.glob(f"{_cache_stem(ds.source)}-*.npz"):
-            if old != file:  # an earlier version of the same source
-                old.unlink()
-    except OSError as e:
-        log.warning("could not write the cache %s (%s); continuing without it", file, e)

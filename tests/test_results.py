@@ -1,0 +1,76 @@
+"""Results records and their tables: where overfitting starts, the chosen views and the published anchors, an
+interval on every accuracy, and cells that read as percentages, counts and blanks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fer_utils import results
+
+
+def test_overfitting_onset_from_the_curves():
+    falling = pd.DataFrame({"epoch": [1, 2, 3, 4, 5], "loss": [2.0, 1.5, 1.2, 1.0, 0.8],
+                            "val_loss": [1.9, 1.6, 1.4, 1.5, 1.7]})
+    assert results.overfitting_onset(falling) == 3
+    still_improving = falling.assign(val_loss=[1.9, 1.7, 1.5, 1.4, 1.3])
+    assert results.overfitting_onset(still_improving) is None
+
+
+def test_results_table_with_chosen_views_and_published_anchors():
+    e = results.record("dlsvm_svm", trainable_parameters=5, epochs=3, best_epoch=2, training_seconds=120,
+                       splits={"val": {"accuracy": 0.5, "views": "mirror x 5 crops", "views_accuracy": 0.55,
+                                       "view_sets": {"plain": 0.5, "mirror x 5 crops": 0.55}},
+                               "test": {"accuracy": 0.4, "flip_accuracy": 0.45, "views": "mirror x 5 crops",
+                                        "views_accuracy": 0.47}})
+    table = results.table([e])
+    assert table.loc["DLSVM, L2-SVM head", "test accuracy, chosen views"] == 0.47
+    assert table.loc["DLSVM, L2-SVM head", results.VIEWS_COLUMN] == "mirror x 5 crops"
+    assert results.formatted(table).loc["DLSVM, L2-SVM head", results.VIEWS_COLUMN] == "mirror x 5 crops"
+    assert list(results.formatted(table).columns)[-1] == "training minutes"
+    assert table.loc["DLSVM, L2-SVM head", "training minutes"] == 2
+    both = results.table([e], anchors=["tang"])
+    assert both.loc["DLSVM, Tang 2013 (challenge winner)", "test accuracy"] == pytest.approx(0.7116)
+    assert both["epochs"].dtype == "Int64" and pd.isna(both["epochs"].iloc[-1])
+    views = results.views_table([e])
+    assert list(results.formatted(views).columns) == [
+        "val accuracy, plain", "val accuracy, mirror x 5 crops", "chosen on val", "test accuracy",
+        "test accuracy, mirror", "test accuracy, chosen views"]
+    assert results.points(0.7116 - 0.65) == "+6.2 points" and results.points(-0.02) == "-2.0 points"
+    assert results.points(-0.0003) == "-0.03 points" and results.points(0.0) == "+0.0 points"
+
+
+def test_every_accuracy_of_a_table_carries_its_interval_over_the_faces():
+    splits = {s: {"accuracy": 0.633, "flip_accuracy": 0.64, "views": "mirror", "views_accuracy": 0.633}
+              for s in ("val", "test")}
+    outputs = {s: np.eye(7)[np.r_[np.zeros(633, int), np.ones(367, int)]] for s in splits}
+    labels = {s: np.zeros(1000, int) for s in splits}
+    e = results.record("cnn", trainable_parameters=5, epochs=3, best_epoch=2, training_seconds=60,
+                       splits=results.per_face(splits, outputs, labels))
+    assert e["test"]["faces"] == 1000 and results.correct(e).sum() == 633
+    low, high = e["test"]["intervals"]["views_accuracy"]
+    assert low < 0.633 < high and high - low == pytest.approx(0.06, abs=0.002)  # about +-3 points on 1,000 faces
+    shown = results.formatted(results.table([e], anchors=["tang"]))
+    assert shown.loc["CNN, augmentation", "test accuracy, chosen views"] == "63.3% (60.3-66.2%)"
+    assert shown.loc["CNN, augmentation", "best val accuracy"].endswith("%)")
+    assert shown.loc["DLSVM, Tang 2013 (challenge winner)", "test accuracy"] == "71.2%"  # a published number alone
+    with pytest.raises(ValueError, match="another training"):  # outputs that do not give the record's accuracy
+        results.per_face(splits, {s: np.eye(7)[np.zeros(1000, int)] for s in splits}, labels)
+
+
+def test_tables_read_as_percentages_counts_and_blanks():
+    from tests.browser import unreadable
+
+    frame = pd.DataFrame({"val accuracy": [0.61234, np.nan], "faces": [1703623.0, 12.0], "loss": [0.95123, 1.2],
+                          "lr": [0.000659, 0.001], "views": ["mirror", None], "share": [0.25, 0.5]},
+                         index=["a", "b"]).astype({"faces": "Int64"})
+    shown = results.readable(frame, percent=("share",), formats={"lr": "{:.2e}"})
+    assert shown.loc["a"].tolist() == ["61.2%", "1,703,623", "0.951", "6.59e-04", "mirror", "25.0%"]
+    assert shown.loc["b"].tolist() == ["", "12", "1.200", "1.00e-03", "", "50.0%"]
+    history = pd.DataFrame({"epoch": [1, 2], "loss": [1.5, 1.25], "accuracy": [0.3, 0.41], "val_loss": [1.6, 1.4],
+                            "val_accuracy": [0.32, 0.4], "lr": [1e-3, 9.9e-4], "seconds": [12.34, 11.0]})
+    table = results.history_table(history)
+    assert table.loc[2].tolist() == ["1.250", "41.0%", "1.400", "40.0%", "9.90e-04", "11.0"]
+    assert not unreadable([*shown.to_numpy().ravel(), *table.to_numpy().ravel()])
+    assert unreadable(["NaN", "<NA>", "0.123456", "61.2%"]) == ["NaN", "<NA>", "0.123456"]
