@@ -15,6 +15,10 @@ from . import atomic, registry
 from .errors import UserError
 from .profiles import DEFAULT_PROFILE
 
+DESCRIPTION = ("The FER2013 report series: `run` executes the numbered notebooks in order with papermill under a "
+               "profile, `render` turns a run into its HTML report, `publish` copies its face-free results into the "
+               "project as the reference run, `predict` reads the expressions of the faces in your own photos and "
+               "videos.")
 TRAIN_PROG = "python -m fer_utils.train"
 TRAIN_DESCRIPTION = ("Resumable training of the registry's models and their evaluation. Each epoch writes a checkpoint "
                      "and a history row atomically, so a killed run resumes after its last finished epoch; the best "
@@ -47,7 +51,7 @@ def _no_empty_options(args, keys) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fer-report", description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser = argparse.ArgumentParser(prog="fer-report", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, text: str) -> argparse.ArgumentParser:  # its help opens with the same sentence

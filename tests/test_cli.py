@@ -15,6 +15,7 @@ import pytest
 from fer_utils import cli, paths, profiles, runtime, series, settings
 from fer_utils.profiles import ProfileError
 from fer_utils.series import SeriesError
+from tests.messages import one_line
 
 
 def test_profiles_exist_with_the_same_keys():
@@ -200,8 +201,7 @@ def test_a_wrong_profile_is_one_line_from_the_training_cli(tmp_path, capsys, cha
 
     path = write_profile(tmp_path / "my.yaml", **changes)
     assert cli.train_main(["cnn", "--profile", str(path), "--run-dir", str(tmp_path / "run")]) == 1
-    err = capsys.readouterr().err
-    assert err == f"fer_utils.train: {path}: {expected}\n"
+    one_line(capsys.readouterr().err, "fer_utils.train", str(path), expected)
 
 
 def test_a_profile_is_a_name_or_a_path_with_or_without_its_yaml(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ import yaml
 
 from fer_utils import cli, paths, profiles, session, settings, train
 from tests import fer_files as ff
+from tests.messages import one_line
 
 
 def test_defaults_profile_values_and_per_model_values():
@@ -33,7 +34,7 @@ def test_defaults_profile_values_and_per_model_values():
 def test_a_value_a_setting_does_not_take_is_one_line_naming_it(key, value, expected):
     with pytest.raises(ValueError) as error:
         settings.resolve({key: value}, where="params/my.yaml")
-    assert str(error.value) == f"params/my.yaml: {expected}"
+    assert str(error.value).startswith("params/my.yaml: ") and expected in str(error.value)
     with pytest.raises(ValueError, match="mixed_precision_cnn must be"):
         settings.resolve({"mixed_precision_cnn": 16}, "cnn")
     with pytest.raises(ValueError, match="epochs is not a compute setting"):
@@ -55,15 +56,14 @@ def test_a_profile_with_a_bad_key_or_value_is_one_line_naming_it(tmp_path, edit,
     with pytest.raises(profiles.ProfileError, match=re.escape(expected)):
         profiles.load_profile(str(path))
     assert cli.train_main(["cnn", "--profile", str(path)]) == 1
-    err = capsys.readouterr().err
-    assert expected in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    one_line(capsys.readouterr().err, "fer_utils.train", str(path), expected)
 
 
 def test_the_training_cli_refuses_zero_epochs(capsys):
     from fer_utils import train
 
     assert cli.train_main(["cnn", "--profile", "smoke", "--epochs", "0"]) == 1
-    assert capsys.readouterr().err.strip() == "fer_utils.train: --epochs must be a positive integer, got 0"
+    one_line(capsys.readouterr().err, "fer_utils.train", "--epochs", "got 0")
 
 
 def test_a_new_setting_is_one_declaration_and_reaches_a_training_through_the_profile(tmp_path, monkeypatch):
