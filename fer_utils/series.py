@@ -179,9 +179,10 @@ def _plan_trainings(profile: str, params: dict, source: str, sha256: str, run: P
                  f"{whole}" + ("; the reference models are reused unless --retrain" if held else ""), flush=True)
     reading = notebook_seconds(profile, stems)
     if reading is not None:
-        progress(f"fer-report: the series: {speed.about(sum(left.values()) + reading)} ("
-                 + (f"training {speed.about(sum(left.values()))}, then " if left else "")
-                 + f"the notebooks {speed.about(reading)} as in the reference run)", flush=True)
+        training = sum(left.values())
+        progress(f"fer-report: this series should take {speed.about(training + reading)} here ("
+                 + (f"training {speed.about(training)}, then " if left else "")
+                 + f"the notebooks, which took {speed.about(reading)} in the reference run)", flush=True)
     return held
 
 

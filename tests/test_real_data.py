@@ -339,6 +339,7 @@ def test_the_quick_profile_starts_from_the_reference_runs_trainings(real_source,
     assert taken < next(i for i, line in enumerate(lines) if line.startswith("[1/1] 02_cnn_training"))
     assert " cnn" in lines[taken] and "--retrain trains them here" in lines[taken]
     assert "nothing to train" in out and "epoch 1/50" not in out
+    assert taken < next(i for i, line in enumerate(lines) if line.startswith("fer-report: this series should take "))
     folder = tmp_path / "models" / "cnn"
     assert reference.adopted(folder) is not None and not list(folder.glob("checkpoint-*"))
     record = json.loads((folder / "results.json").read_text())
@@ -348,5 +349,7 @@ def test_the_quick_profile_starts_from_the_reference_runs_trainings(real_source,
         assert all(np.array_equal(taken[s], ref[s]) for s in ("val", "test"))
     manifest = json.loads((tmp_path / series.MANIFEST).read_text())
     assert "cnn" in manifest["reference"]
-    index = cli.render_run(tmp_path).read_text()
+    from fer_utils import render
+
+    index = render.render(tmp_path, progress=lambda *a, **k: None).read_text()
     assert 'id="provenance"' in index and "CNN, augmentation" in index.split('id="provenance"')[1].split("</p>")[0]
