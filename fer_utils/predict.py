@@ -26,7 +26,7 @@ from .views import VIEW_SETS, probabilities, view_outputs, views_of
 if TYPE_CHECKING:  # pandas (and the pyarrow it loads) only when a table is written
     import pandas as pd
 
-PUBLISHED = paths.PROJECT_ROOT / "reference"
+REFERENCE = paths.PROJECT_ROOT / "reference"  # the committed reference run: its best model reads by default
 CSV_NAME = "predictions.csv"
 TIMELINE_NAME = "timeline.csv"
 VIDEO_OUTPUTS = ("{}-timeline.png", "{}-annotated.mp4")  # what a video writes beside the tables
@@ -82,7 +82,7 @@ def load_classifier(model: str | os.PathLike | None = None, views: str | None = 
 
 def _located(model: str | os.PathLike | None) -> Classifier:
     if model is None:
-        return _published_best()
+        return _reference_best()
     path = Path(model).expanduser()
     if path.is_dir():
         return _run_best(path)
@@ -142,16 +142,16 @@ def load_model(path: Path):
     return set_jit_compile(model)
 
 
-def _published_best() -> Classifier:
+def _reference_best() -> Classifier:
     from . import results
 
-    record = json.loads((PUBLISHED / results.RESULTS_FILE).read_text())["models"]
-    names = [n for n in record if (PUBLISHED / "models" / f"{n}.keras").is_file()
+    record = json.loads((REFERENCE / results.RESULTS_FILE).read_text())["models"]
+    names = [n for n in record if (REFERENCE / "models" / f"{n}.keras").is_file()
              and registry.get(n).preprocessing == "report"]
     if not names:
-        raise ModelError(f"{PUBLISHED / 'models'}: no committed model; name one with --model")
+        raise ModelError(f"{REFERENCE / 'models'}: no committed model; name one with --model")
     best = max(names, key=lambda n: record[n]["val"]["accuracy"])
-    return load_classifier(PUBLISHED / "models" / f"{best}.keras")
+    return load_classifier(REFERENCE / "models" / f"{best}.keras")
 
 
 def _run_best(run: Path) -> Classifier:

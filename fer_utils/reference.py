@@ -1,8 +1,8 @@
-"""The committed reference runs (reference/, and reference/full when one is published): which of their trainings a run
+"""The committed reference runs (reference/, and reference/full when there is one): which of their trainings a run
 may start from instead of training, copying one into a run folder, and the compact form their models are kept in.
 
 A training is the reference's when its settings as the profile declares them (data SHA-256, epochs, batch size,
-seed, limits, precision) equal those its results record states under "training", and the record is as published
+seed, limits, precision) equal those its results record states under "training", and the record is as committed
 (its own SHA-256, RECORD_SHA256, holds: a byte changed by hand anywhere in it is caught).
 """
 
@@ -111,13 +111,13 @@ def committed_results(folder: str) -> dict:
     return found
 
 
-def _as_published(record, folder: str, what: str) -> dict | None:
-    """`record` where it is as published (its RECORD_SHA256 holds), else None with one line logged naming it."""
+def _as_committed(record, folder: str, what: str) -> dict | None:
+    """`record` where it is as `fer-report publish` committed it (its RECORD_SHA256 holds), else None with one line logged naming it."""
     if not isinstance(record, dict):
         return None
     if record.get(RECORD_SHA256) != record_sha256(record):
         shown = paths.shown_path(paths.PROJECT_ROOT / folder / results.RESULTS_FILE)
-        log.warning("%s: not taken from the reference run (%s: its record of %s is not as published, its %s differs; "
+        log.warning("%s: not taken from the reference run (%s: its record of %s is not as committed, its %s differs; "
                     "`git checkout %s` restores it); training it here", what, shown, what, RECORD_SHA256, shown)
         return None
     return record
@@ -135,10 +135,10 @@ def data_hashes() -> set[str]:
 
 def find(name: str, wanted: dict) -> Reference | None:
     """The committed training of `name` whose settings are `wanted`, in the first reference run that has one (and
-    whose record is as published)."""
+    whose record is as committed)."""
     for folder in REFERENCE_RUNS:
         record = committed_results(folder).get("models", {}).get(name)
-        if record is None or (record := _as_published(record, folder, name)) is None:
+        if record is None or (record := _as_committed(record, folder, name)) is None:
             continue
         if record.get("training") == wanted:
             return Reference(name, paths.PROJECT_ROOT / folder, record)
@@ -245,7 +245,7 @@ def take_seed(name: str, wanted: dict, folder: str | os.PathLike) -> bool:
     for run in REFERENCE_RUNS:
         seeds = committed_results(run).get("seeds", {})
         record = seeds.get(name, {}).get(str(wanted["seed"])) if isinstance(seeds.get(name), dict) else None
-        if record is None or (record := _as_published(record, run, folder.name)) is None:
+        if record is None or (record := _as_committed(record, run, folder.name)) is None:
             continue
         history, outputs = seed_paths(paths.PROJECT_ROOT / run, name, wanted["seed"])
         if not record or record.get("training") != wanted or not history.is_file() or not outputs.is_file():

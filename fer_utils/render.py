@@ -1,6 +1,6 @@
 """The HTML report of a run, in run_dir/report/: each executed notebook as a page (nbconvert's lab template, and
 a no-input variant for hand-in) and an index page that opens with the report's claims checked against the run,
-then the report's parts in order with their figures inline, the results beside the published numbers, and the
+then the report's parts in order with their figures inline, the results beside the literature's numbers, and the
 run's manifest; the numbers also go to report/results.json and report/claims.json."""
 
 from __future__ import annotations
@@ -240,7 +240,7 @@ produced by the notebooks linked in each part.</p>
 <ol><li><a href="#claims">The report's claims</a></li>{contents}<li><a href="#results">Results</a></li><li><a href="#manifest">How this run was made</a></li></ol>
 {"".join(sections)}
 <section id="results"><h2>Results</h2>
-<p>Best epoch chosen on val (PublicTest); test is PrivateTest. Published numbers are below the run's models.</p>
+<p>Best epoch chosen on val (PublicTest); test is PrivateTest. The literature's numbers are below the run's models.</p>
 {table_html}</section>
 <section id="manifest"><h2>How this run was made</h2>{_manifest_html(manifest)}</section>
 </body></html>

@@ -1,6 +1,6 @@
 """A trained model's results, in one schema from training to the README: written once per training as
 models/<name>/results.json, read unchanged by the notebooks, the HTML report and `fer-report publish`; one table
-builder for all of them, with the published numbers the report measures itself against."""
+builder for all of them, with the literature's numbers (the anchors) the report measures itself against."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ RESULTS_FILE = "results.json"  # in a model's training folder, and (all models o
 OUTPUTS_FILE = "outputs.npz"  # in a model's training folder: its val and test outputs with the chosen views
 VIEWS_COLUMN = "test views, chosen on val"
 
-# Published FER2013 accuracies (PrivateTest), the anchors of the report's tables and sentences.
+# The literature's FER2013 accuracies (PrivateTest): the anchors of the report's tables and sentences.
 ANCHORS = {
     "tang": ("DLSVM, Tang 2013 (challenge winner)", 0.7116),
     "report_dlsvm": ("DLSVM as the report tuned it (about)", 0.65),
@@ -34,7 +34,7 @@ FACES_COLUMNS = {"val": "val faces", "test": "test faces"}  # how many faces eac
 
 
 def anchor(key: str) -> float:
-    """The published accuracy of ANCHORS[key]."""
+    """The accuracy the literature states for ANCHORS[key]."""
     return ANCHORS[key][1]
 
 
@@ -215,7 +215,7 @@ def table(records, anchors=(), ensemble: dict | None = None) -> pd.DataFrame:
     """One row per model (by its label): size, epochs, best epoch, best val accuracy, test accuracy plain,
     flip-averaged and with the view set chosen on val (named), training minutes; then the `ensemble` record's
     row (`fer_utils.ensemble`: val and test accuracy of its members with their chosen views) when given; then the
-    published rows named in `anchors` (keys of ANCHORS, or True for all)."""
+    the literature's rows named in `anchors` (keys of ANCHORS, or True for all)."""
     records = list(records.values()) if isinstance(records, dict) else list(records)
     rows = []
     for r in records:
@@ -235,8 +235,8 @@ def table(records, anchors=(), ensemble: dict | None = None) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=columns).set_index("model")
     keys = list(ANCHORS) if anchors is True else list(anchors)
     if keys:
-        published = pd.DataFrame([{"model": ANCHORS[k][0], "test accuracy": ANCHORS[k][1]} for k in keys])
-        frame = pd.concat([frame, published.set_index("model").reindex(columns=frame.columns)])
+        literature = pd.DataFrame([{"model": ANCHORS[k][0], "test accuracy": ANCHORS[k][1]} for k in keys])
+        frame = pd.concat([frame, literature.set_index("model").reindex(columns=frame.columns)])
     numbers = [c for c in frame.columns if c not in COUNTS and c != VIEWS_COLUMN and c not in FACES_COLUMNS.values()]
     return frame.astype({c: "Int64" for c in (*COUNTS, *FACES_COLUMNS.values())}).astype({c: float for c in numbers})
 

@@ -187,7 +187,7 @@ def other_statistics(path):
     (lambda ref: (ref / "histories" / "dnn.csv").write_text("epoch,loss\n3,1\n"), "dnn.csv: not a history"),
     (lambda ref: other_statistics(ref / "models" / "preprocessing.npz"), "fitted on other training faces"),
     (lambda ref: swap_in_another_model(ref), "dnn.keras is not the model its results describe"),
-    (lambda ref: change_an_accuracy(ref), "its record of dnn is not as published"),
+    (lambda ref: change_an_accuracy(ref), "its record of dnn is not as committed"),
 ], ids=["missing", "truncated", "history", "other-faces", "swapped", "record-changed"])
 def test_unusable_reference_files_are_named_and_the_training_runs(faces, committed, tmp_path, caplog, damage, named):
     damage(committed)
