@@ -83,8 +83,8 @@ def test_a_new_setting_is_one_declaration_and_reaches_a_training_through_the_pro
     class Reached(BaseException):  # not an error the CLI reports: it stops the test where the engine starts
         pass
 
-    def engine(name, *args, **kwargs):
-        seen.append((name, {k: kwargs.get(k) for k in ("prefetch", "batch_size", "steps_per_execution")}))
+    def engine(model, *args, **kwargs):  # the model's spec, resolved once by the training
+        seen.append((model.name, {k: kwargs.get(k) for k in ("prefetch", "batch_size", "steps_per_execution")}))
         raise Reached
 
     monkeypatch.setattr(train, "train_model", engine)
