@@ -8,6 +8,7 @@ seed, limits, precision) equal those its results record states under "training",
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -88,8 +89,6 @@ def seal(record: dict) -> dict:
 
 def record_sha256(record: dict) -> str:
     """The SHA-256 of a results record's content (its keys sorted), RECORD_SHA256 left out."""
-    import hashlib
-
     content = {k: v for k, v in record.items() if k != RECORD_SHA256}
     return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -111,11 +110,16 @@ def committed_results(folder: str) -> dict:
     return found
 
 
+def sealed(record) -> bool:
+    """Whether `record` is a results record as `fer-report publish` committed it (its RECORD_SHA256 holds)."""
+    return isinstance(record, dict) and record.get(RECORD_SHA256) == record_sha256(record)
+
+
 def _as_committed(record, folder: str, what: str) -> dict | None:
-    """`record` where it is as `fer-report publish` committed it (its RECORD_SHA256 holds), else None with one line logged naming it."""
+    """`record` where it is `sealed`, else None with one line logged naming it."""
     if not isinstance(record, dict):
         return None
-    if record.get(RECORD_SHA256) != record_sha256(record):
+    if not sealed(record):
         shown = paths.shown_path(paths.PROJECT_ROOT / folder / results.RESULTS_FILE)
         log.warning("%s: not taken from the reference run (%s: its record of %s is not as committed, its %s differs; "
                     "`git checkout %s` restores it); training it here", what, shown, what, RECORD_SHA256, shown)
@@ -128,8 +132,7 @@ def data_hashes() -> set[str]:
     found = set()
     for folder in REFERENCE_RUNS:
         found |= {r["training"].get("data_sha256") for r in committed_results(folder).get("models", {}).values()
-                  if isinstance(r, dict) and isinstance(r.get("training"), dict)
-                  and r.get(RECORD_SHA256) == record_sha256(r)}
+                  if sealed(r) and isinstance(r.get("training"), dict)}
     return found
 
 
@@ -305,8 +308,6 @@ class _scratch:
 
 def file_sha256(path: str | os.PathLike) -> str:
     """The SHA-256 of a file's bytes."""
-    import hashlib
-
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
