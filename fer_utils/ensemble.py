@@ -15,10 +15,10 @@ ROUNDS = 30  # selection rounds: weights are multiples of 1/ROUNDS
 
 
 def probabilities(name: str, outputs: np.ndarray) -> np.ndarray:
-    """Model `name`'s class probabilities from its outputs (`fer_utils.results.read_outputs`: averaged over its
+    """Training `name`'s class probabilities from its outputs (`fer_utils.results.read_outputs`: averaged over its
     chosen views); a model that outputs SVM scores (the registry says so) has them turned into probabilities by a
-    softmax."""
-    return views.probabilities(outputs, registry.get(name).scores)
+    softmax. `name` is a registered model or one of its extra-seed trainings ("cnn_tuned-seed43")."""
+    return views.probabilities(outputs, registry.trained(name)[0].scores)
 
 
 def combine(members: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
@@ -28,7 +28,8 @@ def combine(members: dict[str, np.ndarray], weights: dict[str, float]) -> np.nda
 
 def select_weights(val: dict[str, np.ndarray], y_val: np.ndarray, rounds: int = ROUNDS) -> dict[str, float]:
     """Weights over the members of `val` (their val probabilities) that sum to 1: each round adds one more copy
-    of the member whose addition gives the lowest val log-loss (ties: the earlier member). Val only."""
+    of the member whose addition gives the lowest val log-loss (ties: the earlier member); where that mix is less
+    accurate on val than its most accurate member alone, that member alone. Val only."""
     if not val:
         raise ValueError("an ensemble needs at least one member")
     names, labels = list(val), range(len(CLASS_NAMES))
@@ -39,6 +40,9 @@ def select_weights(val: dict[str, np.ndarray], y_val: np.ndarray, rounds: int = 
         best = names[int(np.argmin(losses))]
         counts[best] += 1
         total = total + val[best]
+    alone = max(names, key=lambda n: accuracy_score(y_val, val[n].argmax(1)))
+    if accuracy_score(y_val, total.argmax(1)) < accuracy_score(y_val, val[alone].argmax(1)):
+        return {n: float(n == alone) for n in names}
     return {n: counts[n] / rounds for n in names}
 
 

@@ -36,6 +36,6 @@ def trained_folder(run_dir: str | os.PathLike, name: str) -> Path:
     """The training folder of model `name` in a run; an error naming its notebook where it holds no history."""
     folder = RunPaths(Path(run_dir).expanduser().resolve()).model(name)
     if not (folder / HISTORY_FILE).exists():
-        raise FileNotFoundError(f"{folder / HISTORY_FILE} is missing: run notebook {registry.get(name).notebook} "
+        raise FileNotFoundError(f"{folder / HISTORY_FILE} is missing: run notebook {registry.trained(name)[0].notebook} "
                                 f"first with the same run_dir")
     return folder

@@ -31,6 +31,9 @@ TUNED_WEIGHT_DECAY = 1e-4
 TUNED_ROTATION = 0  # degrees; the first 80-epoch run used 10, with zoom 0.1
 TUNED_SHIFT = 0.1
 TUNED_ZOOM = 0.0
+ERASING = 0.5  # the erasing variant: share of training faces with one rectangle erased to the mean face
+LABEL_SMOOTHING = 0.1  # the erasing variant: share of each target spread evenly over the seven classes
+TEACHER_SHARE = 0.75  # the distilled CNN: share of each target that is the teacher's probabilities, the rest the label
 
 
 def augmentation(seed: int | None = None) -> keras.Sequential:
@@ -113,9 +116,11 @@ def build_cnn(augment: bool = True, seed: int | None = None, keras2: bool = Fals
 
 
 def light_augmentation(seed: int | None = None, rotation: float = TUNED_ROTATION, shift: float = TUNED_SHIFT,
-                       zoom: float = TUNED_ZOOM) -> keras.Sequential:
+                       zoom: float = TUNED_ZOOM, erasing: float = 0.0) -> keras.Sequential:
     """The tuned recipe's augmentation (training only): horizontal flip, then rotation within +-`rotation`
-    degrees, shifts within +-`shift` of the side and zoom within +-`zoom`, each left out when its strength is 0."""
+    degrees, shifts within +-`shift` of the side and zoom within +-`zoom`, and in a share `erasing` of the faces
+    one random rectangle (each side 14-57% of the face's) set to 0, the mean face (random erasing, Zhong et al.
+    2020); each left out when its strength is 0."""
     steps = [layers.RandomFlip("horizontal", seed=seed)]
     if rotation:
         steps.append(layers.RandomRotation(rotation / 360, fill_mode="nearest", seed=seed))
@@ -123,25 +128,101 @@ def light_augmentation(seed: int | None = None, rotation: float = TUNED_ROTATION
         steps.append(layers.RandomTranslation(shift, shift, fill_mode="nearest", seed=seed))
     if zoom:
         steps.append(layers.RandomZoom((-zoom, zoom), fill_mode="nearest", seed=seed))
+    if erasing:
+        steps.append(layers.RandomErasing((erasing, erasing), fill_value=0.0, value_range=(-1, 1), seed=seed))
     return keras.Sequential(steps, name="augmentation")
 
 
 def build_cnn_tuned(seed: int | None = None, total_steps: int = 10_000, peak_rate: float = TUNED_PEAK_RATE,
                     warmup: float = TUNED_WARMUP, weight_decay: float = TUNED_WEIGHT_DECAY, augment: bool = True,
-                    **augmentation_strength) -> keras.Model:
+                    label_smoothing: float = 0.0, name: str = "cnn_tuned", **augmentation_strength) -> keras.Model:
     """The report's CNN layer for layer (1,703,623 parameters, its dropouts included) with a modern recipe:
     lighter augmentation, AdamW warming up linearly to `peak_rate` over `warmup` of `total_steps`, then a cosine
-    decay to zero at the last step, decoupled weight decay on the kernels (not on batch-norm or bias)."""
+    decay to zero at the last step, decoupled weight decay on the kernels (not on batch-norm or bias); with
+    `label_smoothing`, cross-entropy against targets that give that share evenly to every class."""
     inputs = keras.Input(INPUT_SHAPE, name="face")
     x = light_augmentation(seed, **augmentation_strength)(inputs) if augment else inputs
-    model = keras.Model(inputs, _cnn_layers(x), name="cnn_tuned" if augment else "cnn_tuned_noaug")
+    model = keras.Model(inputs, _cnn_layers(x), name=name if augment else f"{name}_noaug")
     warm = max(1, int(total_steps * warmup))
     schedule = keras.optimizers.schedules.CosineDecay(0.0, max(1, total_steps - warm), alpha=0.0,
                                                       warmup_target=peak_rate, warmup_steps=warm)
     adamw = keras.optimizers.AdamW(schedule, weight_decay=weight_decay)
     adamw.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-    model.compile(optimizer=adamw, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    loss = SmoothedCrossentropy(label_smoothing) if label_smoothing else "sparse_categorical_crossentropy"
+    model.compile(optimizer=adamw, loss=loss, metrics=["accuracy"])
     return model
+
+
+def build_cnn_erasing(seed: int | None = None, **recipe) -> keras.Model:
+    """The tuned recipe with random erasing (`ERASING` of the faces) and label smoothing (`LABEL_SMOOTHING`)."""
+    return build_cnn_tuned(seed, erasing=ERASING, label_smoothing=LABEL_SMOOTHING, name="cnn_erasing", **recipe)
+
+
+def build_cnn_distilled(seed: int | None = None, **recipe) -> keras.Model:
+    """The tuned recipe trained on a teacher's probabilities (`fer_utils.distill`): its targets are the face's
+    label and the teacher's seven probabilities, (1 - `TEACHER_SHARE`) of one and `TEACHER_SHARE` of the other."""
+    model = build_cnn_tuned(seed, name="cnn_distilled", **recipe)
+    model.compile(optimizer=model.optimizer, loss=DistillationCrossentropy(TEACHER_SHARE),
+                  metrics=[LabelAccuracy(name="accuracy")])
+    return model
+
+
+def _labels(y_true):
+    """The integer labels of `y_true`: the labels themselves, or the first column of [label, probabilities]."""
+    return keras.ops.cast(y_true[:, 0] if len(y_true.shape) == 2 else y_true, "int32")
+
+
+@keras.saving.register_keras_serializable(package="fer_utils")
+class DistillationCrossentropy(keras.losses.Loss):
+    """Cross-entropy against targets made of a label and a teacher's probabilities: given rows [label, p_1..p_7]
+    (training), the target is (1 - `teacher_share`) on the label plus `teacher_share` times the teacher's
+    probabilities; given labels alone (val, test), plain cross-entropy."""
+
+    def __init__(self, teacher_share: float = TEACHER_SHARE, name: str = "distillation_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.teacher_share = float(teacher_share)
+
+    def call(self, y_true, y_pred):
+        classes = y_pred.shape[-1]
+        targets = keras.ops.one_hot(_labels(y_true), classes)
+        if len(y_true.shape) == 2 and y_true.shape[-1] == classes + 1:
+            teacher = keras.ops.cast(y_true[:, 1:], y_pred.dtype)
+            targets = (1 - self.teacher_share) * targets + self.teacher_share * teacher
+        return keras.losses.categorical_crossentropy(targets, y_pred)
+
+    def get_config(self):
+        return {**super().get_config(), "teacher_share": self.teacher_share}
+
+
+@keras.saving.register_keras_serializable(package="fer_utils")
+class LabelAccuracy(keras.metrics.MeanMetricWrapper):
+    """Accuracy against the labels of `y_true` (alone, or the first column of [label, probabilities])."""
+
+    def __init__(self, name: str = "accuracy", dtype=None):
+        super().__init__(lambda y_true, y_pred: keras.ops.cast(
+            keras.ops.equal(_labels(y_true), keras.ops.cast(keras.ops.argmax(y_pred, axis=-1), "int32")), "float32"),
+            name=name, dtype=dtype)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
+
+
+@keras.saving.register_keras_serializable(package="fer_utils")
+class SmoothedCrossentropy(keras.losses.Loss):
+    """Cross-entropy of integer labels against smoothed targets: 1 - `smoothing` on the face's class plus
+    `smoothing` / 7 on every class (Keras' categorical loss, given one-hot targets)."""
+
+    def __init__(self, smoothing: float = LABEL_SMOOTHING, name: str = "smoothed_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.smoothing = float(smoothing)
+
+    def call(self, y_true, y_pred):
+        labels = keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,))
+        targets = keras.ops.one_hot(labels, keras.ops.shape(y_pred)[-1])
+        return keras.losses.categorical_crossentropy(targets, y_pred, label_smoothing=self.smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "smoothing": self.smoothing}
 
 
 def _cnn_layers(x):

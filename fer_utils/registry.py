@@ -21,7 +21,8 @@ class ModelSpec:
     `scores`: it outputs class scores (an SVM head), not probabilities; `schedule_steps`: its learning rate
     follows a schedule over the whole training, so the builder is given `total_steps` and a training asked for
     other epochs starts afresh instead of continuing; `optional`: an experiment that a profile leaves out with 0
-    epochs."""
+    epochs; `student`: trained on the run's ensemble's probabilities as well as the labels (`fer_utils.distill`),
+    so never a member of that ensemble."""
 
     name: str
     label: str
@@ -33,6 +34,7 @@ class ModelSpec:
     scores: bool = False
     schedule_steps: bool = False
     optional: bool = False
+    student: bool = False
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -55,8 +57,21 @@ def get(name: "str | ModelSpec") -> ModelSpec:
         raise UserError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
 
 
+def trained(name: str) -> tuple[ModelSpec, int | None]:
+    """The spec and extra seed of a training's name: a registered model ("cnn_tuned": seed None) or one of its
+    extra-seed trainings ("cnn_tuned-seed43": seed 43, trained in models/<name>); an error for any other name."""
+    base, _, seed = name.rpartition("-seed")
+    if base in MODELS and seed.isdigit():
+        return MODELS[base], int(seed)
+    return get(name), None
+
+
 def label(name: str) -> str:
-    """How tables name model `name`: its registry label, or the name itself for a model outside the registry."""
+    """How tables name training `name`: its registry label (with its seed for an extra-seed training), or the
+    name itself for a model outside the registry."""
+    base, _, seed = name.rpartition("-seed")
+    if base in MODELS and seed.isdigit():
+        return f"{MODELS[base].label} (seed {int(seed)})"
     return MODELS[name].label if name in MODELS else name
 
 
@@ -86,5 +101,10 @@ for _spec in (
               "08_dlsvm", preprocessing="tang", views=CROP_VIEWS),
     ModelSpec("cnn_tuned", "CNN, tuned recipe", _builder("build_cnn_tuned"), "epochs_cnn_tuned",
               "09_beyond_the_report", schedule_steps=True),
+    ModelSpec("cnn_erasing", "CNN, tuned + erasing, smoothing",
+              _builder("build_cnn_erasing"), "epochs_cnn_erasing",
+              "09_beyond_the_report", schedule_steps=True, optional=True),
+    ModelSpec("cnn_distilled", "CNN, distilled from the ensemble", _builder("build_cnn_distilled"),
+              "epochs_cnn_distilled", "09_beyond_the_report", schedule_steps=True, optional=True, student=True),
 ):
     register(_spec)

@@ -144,10 +144,11 @@ def saved_evaluation(folder: str | os.PathLike, training: dict, epochs: int, bes
 
 
 def read_outputs(run_dir: str | os.PathLike, name: str) -> dict[str, np.ndarray]:
-    """The outputs of model `name` in a run (`write_outputs`); an error naming its notebook if missing."""
+    """The outputs of training `name` in a run (`write_outputs`; a model, or an extra-seed training as
+    "cnn_tuned-seed43"); an error naming its notebook if missing."""
     path = RunPaths(Path(run_dir).expanduser().resolve()).model(name) / OUTPUTS_FILE
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run notebook {registry.get(name).notebook} first with the "
+        raise FileNotFoundError(f"{path} is missing: run notebook {registry.trained(name)[0].notebook} first with the "
                                 f"same run_dir")
     return load_outputs(path)
 
@@ -215,12 +216,14 @@ def table(records, anchors=(), ensemble: dict | None = None) -> pd.DataFrame:
     """One row per model (by its label): size, epochs, best epoch, best val accuracy, test accuracy plain,
     flip-averaged and with the view set chosen on val (named), training minutes; then the `ensemble` record's
     row (`fer_utils.ensemble`: val and test accuracy of its members with their chosen views) when given; then the
-    the literature's rows named in `anchors` (keys of ANCHORS, or True for all)."""
-    records = list(records.values()) if isinstance(records, dict) else list(records)
+    the literature's rows named in `anchors` (keys of ANCHORS, or True for all). `records` given as a dict are
+    named by their keys (an extra-seed training's key, "cnn_tuned-seed43", shows its seed)."""
+    named = ([(registry.label(name), r) for name, r in records.items()] if isinstance(records, dict)
+             else [(r.get("label", r["model"]), r) for r in records])
     rows = []
-    for r in records:
+    for label, r in named:
         val, test = r.get("val", {}), r.get("test", {})
-        rows.append({"model": r.get("label", r["model"]), "trainable parameters": r["trainable_parameters"],
+        rows.append({"model": label, "trainable parameters": r["trainable_parameters"],
                      "epochs": r["epochs"], "best epoch": r["best_epoch"], "best val accuracy": val.get("accuracy"),
                      "test accuracy": test.get("accuracy"), "test accuracy, flip-averaged": test.get("flip_accuracy"),
                      VIEWS_COLUMN: test.get("views"), "test accuracy, chosen views": test.get("views_accuracy"),

@@ -128,16 +128,18 @@ class Run:
         for s in splits:
             if s not in saved or len(saved[s]) != len(self.split(s)):
                 raise UserError(f"the saved outputs of {name} do not cover this run's {s} faces: run notebook "
-                                 f"{registry.get(name).notebook} again with the same run_dir")
+                                 f"{registry.trained(name)[0].notebook} again with the same run_dir")
         return {s: saved[s] for s in splits}
 
     def ensemble(self, members: list[str] | None = None) -> dict:
-        """The ensemble of `members` (default: every registry model this run has trained): their probabilities
-        with the views each chose on val, averaged with weights chosen on val only (`fer_utils.ensemble`), scored
-        on val and test; saved as models/ensemble.json."""
+        """The ensemble of `members` (default: every training this run holds, the extra seeds of a model
+        ("cnn_tuned-seed43") included, its students not): their probabilities with the views each chose on val, averaged with weights
+        chosen on val only (`fer_utils.ensemble`), scored on val and test; saved as models/ensemble.json."""
         from . import ensemble
 
-        names = members or list(results.collect(self.root))
+        names = members or [*(n for n in results.collect(self.root) if not registry.get(n).student),
+                            *(f"{name}-seed{seed}" for name, by_seed in results.collect_seeds(self.root).items()
+                              for seed in by_seed)]
         outputs = {}
         for name in names:
             for split, out in self.outputs(name).items():

@@ -70,6 +70,9 @@ PARAMETERS = {s.name: s for s in (
             "training faces searched for each filter's strongest responses (notebook 07)"),
     Setting("dlsvm_seeds", REQUIRED, "a positive integer", _positive_int,
             "seeds each DLSVM head is trained with: the profile's seed and the next ones (notebook 08)"),
+    Setting("tuned_seeds", REQUIRED, "a positive integer", _positive_int,
+            "seeds the tuned CNN is trained with, each an ensemble member: the profile's seed and the next ones "
+            "(notebook 09)"),
 )}
 
 

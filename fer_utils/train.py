@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import (atomic, data, evaluation, loading, lock, paths, progress, reference, registry, results, runtime,
+from . import (atomic, data, distill, evaluation, loading, lock, paths, progress, reference, registry, results, runtime,
                settings, views)
 from .errors import UserError
 from .history import HISTORY_COLUMNS, best_epoch_of, best_model, checkpoint, epoch_of, read_history
@@ -216,14 +216,19 @@ def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], r
         wanted = reference.settings(data_sha256=data.sha256(fer.source), epochs=epochs,
                                     batch_size=compute["batch_size"], seed=seed, train_limit=train_limit,
                                     eval_limit=eval_limit, precision=compute["mixed_precision"])
+        if spec.student:  # a student is this training only with this teacher
+            wanted["teacher"] = distill.teacher(run.root)
         if (extra_seed or reference.start_from(name, wanted, run_dir, fer.train.images, retrain=retrain) is None) \
                 and before_training:
             done = len(read_history(folder))
             if done < epochs:
                 before_training(done)
         identity = {"data": str(fer.source), "data_sha256": wanted["data_sha256"], "train_limit": train_limit,
-                    "eval_limit": eval_limit}
-        trained = train_model(spec, x["train"], fer.train.labels, x["val"], fer.val.labels, folder=folder,
+                    "eval_limit": eval_limit, **({"teacher": wanted["teacher"]} if spec.student else {})}
+        y_train = fer.train.labels
+        if spec.student and len(read_history(folder)) < epochs:
+            y_train = distill.targets(run.root, fer, wanted["teacher"])
+        trained = train_model(spec, x["train"], y_train, x["val"], fer.val.labels, folder=folder,
                               epochs=epochs, seed=seed, identity=identity, **compute)
         splits, outputs, evaluated_in = _evaluation(spec, trained, fer, x, folder, wanted)
         splits = results.per_face(splits, outputs, {s: getattr(fer, s).labels for s in splits})

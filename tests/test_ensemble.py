@@ -4,8 +4,10 @@ import inspect
 
 import numpy as np
 import pytest
+from sklearn.metrics import accuracy_score, log_loss
 
-from fer_utils import ensemble
+from fer_utils import ensemble, registry
+from fer_utils.errors import UserError
 
 CLASSES = 7
 
@@ -73,3 +75,41 @@ def test_svm_scores_become_probabilities_with_the_same_ranking():
 def test_an_ensemble_needs_members():
     with pytest.raises(ValueError, match="at least one member"):
         ensemble.select_weights({}, np.zeros(3))
+
+
+def bold_and_cautious(seed=0, n=600):
+    """Labels and two members: one more accurate whose mistakes are certain, one less accurate and cautious
+    (the lower log-loss, so the greedy selection starts from it)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, CLASSES, n)
+
+    def member(accuracy, sure_when_right, sure_when_wrong):
+        right = rng.random(n) < accuracy
+        said = np.where(right, y, (y + 1 + rng.integers(0, CLASSES - 1, n)) % CLASSES)
+        sure = np.where(right, sure_when_right, sure_when_wrong)
+        p = np.repeat(((1 - sure) / (CLASSES - 1))[:, None], CLASSES, 1)
+        p[np.arange(n), said] = sure
+        return p
+
+    return y, {"bold": member(0.75, 0.3, 0.999), "cautious": member(0.65, 0.6, 0.3)}
+
+
+def test_a_mix_less_accurate_on_val_than_its_best_member_gives_way_to_that_member():
+    y, members = bold_and_cautious()
+    losses = {n: log_loss(y, p, labels=range(CLASSES)) for n, p in members.items()}
+    assert losses["cautious"] < losses["bold"]  # the log-loss selection alone would give "cautious" weight
+    assert accuracy_score(y, members["bold"].argmax(1)) > accuracy_score(y, members["cautious"].argmax(1))
+    assert ensemble.select_weights(members, y, rounds=10) == {"bold": 1.0, "cautious": 0.0}
+    record = ensemble.evaluate(members, y)
+    assert record["val"] >= max(r["val"] for r in record["member_accuracy"].values())
+
+
+def test_extra_seed_trainings_are_members_of_their_model_kind():
+    scores = np.random.default_rng(0).normal(0, 3, (20, CLASSES))
+    np.testing.assert_allclose(ensemble.probabilities("dlsvm_svm-seed43", scores),
+                               ensemble.probabilities("dlsvm_svm", scores))
+    assert registry.trained("cnn_tuned-seed43") == (registry.get("cnn_tuned"), 43)
+    assert registry.trained("cnn_tuned") == (registry.get("cnn_tuned"), None)
+    assert registry.label("cnn_tuned-seed43") == f"{registry.label('cnn_tuned')} (seed 43)"
+    with pytest.raises(UserError, match="unknown model 'cnn_tuned-seedX'"):
+        registry.trained("cnn_tuned-seedX")

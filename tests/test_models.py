@@ -136,3 +136,43 @@ def test_the_keras2_augmentation_is_keras_2s_transform():
     assert drawn.shape == batch.shape and not np.allclose(drawn[0], drawn[1])
     net = models.build_cnn(keras2=True, seed=0)
     assert models.trainable_parameters(net) == models.CNN_PARAMETERS and net.name == "cnn_keras2"
+
+
+def test_the_ensemble_members_recipes_keep_the_reports_network():
+    erasing, student = models.build_cnn_erasing(total_steps=100), models.build_cnn_distilled(total_steps=100)
+    assert models.trainable_parameters(erasing) == models.trainable_parameters(student) == models.CNN_PARAMETERS
+    steps = [type(layer).__name__ for layer in erasing.get_layer("augmentation").layers]
+    assert steps == ["RandomFlip", "RandomTranslation", "RandomErasing"]
+    assert erasing.loss.smoothing == models.LABEL_SMOOTHING and student.loss.teacher_share == models.TEACHER_SHARE
+
+
+def test_random_erasing_sets_rectangles_to_the_mean_face_in_training_only():
+    faces = np.random.default_rng(0).uniform(0.5, 1, (64, 48, 48, 1)).astype("float32")  # no pixel at 0
+    aug = models.light_augmentation(seed=3, shift=0, erasing=models.ERASING)
+    np.testing.assert_array_equal(np.asarray(aug(faces, training=False)), faces)
+    out = np.asarray(aug(faces, training=True))
+    erased = (out == 0).any(axis=(1, 2, 3))
+    assert 0.25 < erased.mean() < 0.75  # about half the faces
+    rows, cols = np.nonzero(out[np.argmax(erased), :, :, 0] == 0)
+    assert (out[np.argmax(erased), rows.min():rows.max() + 1, cols.min():cols.max() + 1] == 0).all()  # a rectangle
+
+
+def test_smoothed_and_distillation_losses_match_their_targets_by_hand():
+    p = np.random.default_rng(1).dirichlet(np.ones(7), 5).astype("float32")
+    labels = np.array([0, 3, 6, 2, 2])
+    onehot = np.eye(7)[labels]
+
+    def crossentropy(targets):
+        return float(np.mean(-(targets * np.log(p)).sum(1)))
+
+    smoothed = models.SmoothedCrossentropy(0.1)(labels, p)
+    assert float(smoothed) == pytest.approx(crossentropy(0.9 * onehot + 0.1 / 7), rel=1e-5)
+    teacher = np.random.default_rng(2).dirichlet(np.ones(7), 5)
+    rows = np.column_stack([labels, teacher]).astype("float32")
+    distilled = models.DistillationCrossentropy(0.75)
+    assert float(distilled(rows, p)) == pytest.approx(crossentropy(0.25 * onehot + 0.75 * teacher), rel=1e-5)
+    assert float(distilled(labels, p)) == pytest.approx(crossentropy(onehot), rel=1e-5)  # val: the labels alone
+    for y in (labels, rows):
+        accuracy = models.LabelAccuracy()
+        accuracy.update_state(y, p)
+        assert float(accuracy.result()) == pytest.approx(np.mean(p.argmax(1) == labels))
