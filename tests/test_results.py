@@ -28,10 +28,11 @@ def test_results_table_with_chosen_views_and_published_anchors():
     assert table.loc["DLSVM, L2-SVM head", "test accuracy, chosen views"] == 0.47
     assert table.loc["DLSVM, L2-SVM head", results.VIEWS_COLUMN] == "mirror x 5 crops"
     assert results.formatted(table).loc["DLSVM, L2-SVM head", results.VIEWS_COLUMN] == "mirror x 5 crops"
-    assert list(results.formatted(table).columns)[-1] == "training minutes"
+    assert list(results.formatted(table).columns)[-2:] == ["training minutes", results.SELECTED_COLUMN]
     assert table.loc["DLSVM, L2-SVM head", "training minutes"] == 2
     both = results.table([e], anchors=["tang"])
     assert both.loc["DLSVM, Tang 2013 (challenge winner)", "test accuracy"] == pytest.approx(0.7116)
+    assert both[results.SELECTED_COLUMN].tolist() == ["val (PublicTest)", "the public leaderboard; PrivateTest hidden"]
     assert both["epochs"].dtype == "Int64" and pd.isna(both["epochs"].iloc[-1])
     views = results.views_table([e])
     assert list(results.formatted(views).columns) == [
