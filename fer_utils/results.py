@@ -43,17 +43,20 @@ def anchor(key: str) -> float:
 
 
 def record(model: str | registry.ModelSpec, *, trainable_parameters: int, epochs: int, best_epoch: int, training_seconds: float,
-           splits: dict[str, dict], training: dict | None = None, evaluated_in: str | None = None) -> dict:
+           splits: dict[str, dict], training: dict | None = None, evaluated_in: str | None = None,
+           teacher: dict | None = None) -> dict:
     """One model's results (`model`: its name or its spec): size, epochs, the best epoch on val, training time, the settings it was trained with
     as the profile declared them (`fer_utils.reference.settings`), and per split the evaluation of
     `fer_utils.evaluation.evaluate_splits` (accuracy, flip_accuracy, per_class, accuracy and log-loss per view
     set, and the views chosen on val with their accuracy); `evaluated_in` names the reference run whose
-    evaluation it is, where it was taken from there rather than measured here."""
+    evaluation it is, where it was taken from there rather than measured here; `teacher`, a distilled model's
+    teacher (ensemble member -> weight)."""
     spec = registry.get(model)
     return {"model": spec.name, "label": spec.label, "trainable_parameters": int(trainable_parameters),
             "epochs": int(epochs), "best_epoch": int(best_epoch), "training_seconds": round(float(training_seconds), 1),
             **({"training": training} if training is not None else {}),
-            **({"evaluated_in": evaluated_in} if evaluated_in else {}), **splits}
+            **({"evaluated_in": evaluated_in} if evaluated_in else {}), **({"teacher": teacher} if teacher else {}),
+            **splits}
 
 
 INTERVALS = ("accuracy", "flip_accuracy", "views_accuracy")  # the accuracies of a split that carry an interval

@@ -216,18 +216,17 @@ def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], r
         wanted = reference.settings(data_sha256=data.sha256(fer.source), epochs=epochs,
                                     batch_size=compute["batch_size"], seed=seed, train_limit=train_limit,
                                     eval_limit=eval_limit, precision=compute["mixed_precision"])
-        if spec.student:  # a student is this training only with this teacher
-            wanted["teacher"] = distill.teacher(run.root)
         if (extra_seed or reference.start_from(name, wanted, run_dir, fer.train.images, retrain=retrain) is None) \
                 and before_training:
             done = len(read_history(folder))
             if done < epochs:
                 before_training(done)
+        teacher = distill.teacher(run.root) if spec.student else None  # a student's training is its teacher's too
         identity = {"data": str(fer.source), "data_sha256": wanted["data_sha256"], "train_limit": train_limit,
-                    "eval_limit": eval_limit, **({"teacher": wanted["teacher"]} if spec.student else {})}
+                    "eval_limit": eval_limit, **({"teacher": teacher} if teacher else {})}
         y_train = fer.train.labels
-        if spec.student and len(read_history(folder)) < epochs:
-            y_train = distill.targets(run.root, fer, wanted["teacher"])
+        if teacher and len(read_history(folder)) < epochs:
+            y_train = distill.targets(run.root, fer, teacher)
         trained = train_model(spec, x["train"], y_train, x["val"], fer.val.labels, folder=folder,
                               epochs=epochs, seed=seed, identity=identity, **compute)
         splits, outputs, evaluated_in = _evaluation(spec, trained, fer, x, folder, wanted)
@@ -235,7 +234,7 @@ def train_and_evaluate(name: str, fer: data.FER2013, x: dict[str, np.ndarray], r
         record = results.record(spec, trainable_parameters=trainable_parameters(trained.model),
                                 epochs=len(trained.history), best_epoch=trained.best_epoch,
                                 training_seconds=trained.history["seconds"].sum(), training=wanted, splits=splits,
-                                evaluated_in=evaluated_in)
+                                evaluated_in=evaluated_in, teacher=teacher)
         results.write_outputs(folder, outputs)
         results.write(folder, record)
         return trained, record
