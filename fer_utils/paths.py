@@ -64,6 +64,11 @@ class RunPaths:
         """The run's ensemble record (`fer_utils.ensemble`)."""
         return self.models / "ensemble.json"
 
+    @property
+    def calibration(self) -> Path:
+        """The run's calibration record (`fer_utils.calibration`): a temperature and ECE per training."""
+        return self.models / "calibration.json"
+
     def model(self, name: str) -> Path:
         """A model's training folder: history, checkpoints, best model, results."""
         return self.models / name

@@ -302,3 +302,21 @@ def emotion_timeline(smoothed: pd.DataFrame, title: str, max_faces: int = 4) -> 
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def reliability_diagrams(bins: dict[str, tuple[dict, dict]], title: str) -> plt.Figure:
+    """One panel per model: the accuracy of each bin of the top probability against its mean top probability,
+    before and after calibration (`fer_utils.calibration.reliability` bins), and the diagonal a calibrated model
+    follows; `bins`: label -> (before, after)."""
+    fig, axes = plt.subplots(1, len(bins), figsize=(3.2 * len(bins), 3.4), squeeze=False, sharey=True)
+    for ax, (label, (before, after)) in zip(axes[0], bins.items()):
+        ax.plot([0, 1], [0, 1], color="0.6", linestyle=":", linewidth=1)
+        for shown, name, marker in ((before, "as trained", "o"), (after, "calibrated", "s")):
+            used = shown["faces"] > 0
+            ax.plot(shown["confidence"][used], shown["accuracy"][used], marker=marker, markersize=4, label=name)
+        ax.set(title=label, xlabel="top probability (bin mean)", xlim=(0, 1), ylim=(0, 1))
+    axes[0][0].set_ylabel("accuracy in the bin")
+    axes[0][-1].legend(loc="lower right", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

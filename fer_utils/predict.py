@@ -51,6 +51,7 @@ class Classifier:
     views: str = DEFAULT_VIEWS
     epochs: int | None = None  # as its results record says, where it has one
     scores: bool = False  # the model gives SVM scores, turned into probabilities by a softmax
+    temperature: float | None = None  # fitted on val for its chosen views (`fer_utils.calibration`); None: none
 
     def described(self) -> str:
         """Where the model came from, and a warning when it trained too few epochs to be read seriously."""
@@ -58,12 +59,19 @@ class Classifier:
         return self.source + (f" (trained for only {self.epochs} epoch{'s' if self.epochs != 1 else ''}, as the "
                               f"smoke profile trains: its answers say little)" if few else "")
 
+    def calibration(self) -> str:
+        """How far its probabilities are calibrated, in words."""
+        if self.temperature is None:
+            return "probabilities not calibrated (no temperature fitted for this model and these views)"
+        return f"probabilities calibrated on val (temperature {self.temperature:.2f})"
+
     def probabilities(self, crops: np.ndarray) -> np.ndarray:
-        """(n, 7) class probabilities of 48x48 uint8 faces, averaged over the classifier's views."""
+        """(n, 7) class probabilities of 48x48 uint8 faces, averaged over the classifier's views, divided by its
+        temperature where one was fitted."""
         if not len(crops):
             return np.zeros((0, len(CLASS_NAMES)), np.float32)
         outputs = view_outputs(self.model, self.statistics.transform(crops), self.views)
-        return probabilities(outputs, self.scores).astype(np.float32)
+        return probabilities(outputs, self.scores, self.temperature or 1.0).astype(np.float32)
 
 
 def load_classifier(model: str | os.PathLike | None = None, views: str | None = None) -> Classifier:
@@ -75,8 +83,8 @@ def load_classifier(model: str | os.PathLike | None = None, views: str | None = 
     if views is not None:
         views_of(views)
     classifier = _located(model)
-    if views is not None:
-        classifier.views = views
+    if views is not None and views != classifier.views:  # its temperature was fitted for the views chosen on val
+        classifier.views, classifier.temperature = views, None
     return classifier
 
 
@@ -103,7 +111,24 @@ def _located(model: str | os.PathLike | None) -> Classifier:
         raise ModelError(f"{statistics}: not preprocessing statistics this project can read ({e})") from None
     return Classifier(load_model(path), loaded, paths.shown_path(path),
                       record.get("val", {}).get("views", DEFAULT_VIEWS), record.get("epochs"),
-                      scores=spec is not None and spec.scores)
+                      scores=spec is not None and spec.scores,
+                      temperature=_temperature_of(name, path.parent.parent / "results.json",
+                                                  path.parent.parent / "calibration.json"))
+
+
+def _temperature_of(name: str, *files: Path) -> float | None:
+    """The temperature fitted on val for model `name` (`fer_utils.calibration`) in the first of `files` that has
+    one: a reference run's results.json (its "calibration") or a run's models/calibration.json; else None."""
+    for file in files:
+        try:
+            found = json.loads(file.read_text())
+        except (OSError, ValueError):
+            continue
+        found = found.get("calibration", {}) if file.name == "results.json" else found
+        temperature = found.get(name, {}).get("temperature") if isinstance(found, dict) else None
+        if isinstance(temperature, (int, float)) and temperature > 0:
+            return float(temperature)
+    return None
 
 
 def _record_of(path: Path) -> dict:
@@ -166,7 +191,7 @@ def _run_best(run: Path) -> Classifier:
 
     return Classifier(load_best(run, best), preprocess.Preprocessor.load(where.statistics("report")),
                       f"{paths.shown_path(run)} ({best})", records[best]["val"].get("views", DEFAULT_VIEWS),
-                      records[best]["epochs"])
+                      records[best]["epochs"], temperature=_temperature_of(best, where.calibration))
 
 
 def input_files(paths) -> tuple[list[Path], list[Path], list[str]]:
@@ -303,6 +328,7 @@ def _predict_into(out: Path, classifier, photos, videos, failed: bool, min_face,
         counts.append(f"{_count(in_videos, 'face')} in {_count(len(timelines), 'video')} read"
                       + (f" of {len(videos)}" if len(timelines) != len(videos) else ""))
     echo(f"fer-report predict: {'; '.join(counts)}; model {classifier.described()}, views {classifier.views}, "
+         f"{classifier.calibration()}, "
          f"detector {detector}; table{'s' if len(tables) > 1 else ''} {', '.join(tables)}")
     return 1 if failed else 0
 

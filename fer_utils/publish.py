@@ -14,7 +14,8 @@ from .errors import UserError
 
 # Figures that show no face, committed with the reference run; every other figure stays in the run folder.
 FACE_FREE_FIGURES = ("fig1_cnn_training", "fig2_cnn_no_augmentation", "fig3_dnn_training", "fig4_confusion_matrix",
-                     "fig7_layer2_filters", "08_dlsvm_training", "fig9_recipes", "03_keras2_augmentation")
+                     "fig7_layer2_filters", "08_dlsvm_training", "fig9_recipes", "03_keras2_augmentation",
+                     "09_reliability")
 
 
 

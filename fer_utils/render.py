@@ -74,14 +74,16 @@ def _render(run: Path, executed: list[Path], stopped: dict[str, str], progress) 
 
 def results_of(run: Path, manifest: dict) -> dict:
     """The run's results.json: every trained model's results record (`fer_utils.results`), with the profile and
-    the data's SHA-256, and the run's ensemble (`fer_utils.ensemble`) when it has one."""
+    the data's SHA-256, and the run's ensemble (`fer_utils.ensemble`) and calibration (`fer_utils.calibration`)
+    when it has them."""
     summary = {"profile": manifest.get("profile", run.name), "data_sha256": manifest.get("data", {}).get("sha256"),
                "models": results.collect(run)}
     seeds = results.collect_seeds(run)
     if seeds:
         summary["seeds"] = seeds
-    if RunPaths(run).ensemble.exists():
-        summary["ensemble"] = json.loads(RunPaths(run).ensemble.read_text())
+    for key, path in (("ensemble", RunPaths(run).ensemble), ("calibration", RunPaths(run).calibration)):
+        if path.exists():
+            summary[key] = json.loads(path.read_text())
     return summary
 
 

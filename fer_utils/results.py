@@ -278,6 +278,22 @@ def views_table(records) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns).set_index("model")
 
 
+def calibration_table(record: dict) -> pd.DataFrame:
+    """One row per calibrated training (by its label) and the ensemble (`fer_utils.calibration` records): the
+    temperature fitted on val, and on each split the ECE and log-loss before and after it."""
+    rows = []
+    for name, r in record.items():
+        row = {"model": "ensemble" if name == "ensemble" else registry.label(name),
+               "temperature (fitted on val)": r["temperature"]}
+        for split in ("val", "test"):
+            if split in r:
+                row.update({f"{split} ECE": r[split]["ece"], f"{split} ECE, calibrated": r[split]["ece_calibrated"],
+                            f"{split} log-loss": r[split]["log_loss"],
+                            f"{split} log-loss, calibrated": r[split]["log_loss_calibrated"]})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")
+
+
 def ensemble_label(record: dict) -> str:
     """How tables name an ensemble record: its members with weight and how the weights were chosen."""
     used = [registry.label(n) for n, w in record["weights"].items() if w]

@@ -4,12 +4,13 @@ once, preprocesses it with the run's saved statistics, and trains, loads or read
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from . import atomic, data, findings, paths, profiles, registry, results, runtime, settings
+from . import atomic, data, findings, paths, profiles, registry, results, runtime, settings, views
 from .errors import UserError
 
 
@@ -148,6 +149,36 @@ class Run:
                                    self.fer.test.labels if self.fer.test is not None else None)
         atomic.write_json(self.paths.ensemble, record)
         return record
+
+    def calibration(self) -> dict:
+        """Every training this run holds (extra seeds and students included) and its ensemble (models/ensemble.json),
+        calibrated: a temperature fitted on val alone, ECE and log-loss before and after on val and test
+        (`fer_utils.calibration`); saved as models/calibration.json."""
+        from . import calibration
+
+        names = [*results.collect(self.root), *(f"{name}-seed{seed}" for name, by_seed in
+                                                results.collect_seeds(self.root).items() for seed in by_seed)]
+        if self.paths.ensemble.exists():
+            names.append("ensemble")
+        y = {s: self.split(s).labels for s in ("val", "test") if getattr(self.fer, s) is not None}
+        record = {}
+        for name in names:
+            p = {s: self.probabilities(name, s) for s in y}
+            record[name] = calibration.calibrate(p["val"], y["val"], p.get("test"), y.get("test"))
+        atomic.write_json(self.paths.calibration, record)
+        return record
+
+    def probabilities(self, name: str, split: str, temperature: float = 1.0) -> np.ndarray:
+        """The class probabilities of training `name` (or "ensemble": its members' mixed with its weights) on
+        `split`, each with its views chosen on val, at `temperature` (`fer_utils.views.probabilities`)."""
+        from . import ensemble
+
+        if name == "ensemble":
+            weights = json.loads(self.paths.ensemble.read_text())["weights"]
+            mixed = ensemble.combine({n: ensemble.probabilities(n, self.outputs(n)[split]) for n, w in weights.items()
+                                      if w}, weights)
+            return views.probabilities(mixed, temperature=temperature)
+        return views.probabilities(self.outputs(name)[split], registry.trained(name)[0].scores, temperature)
 
     def record_finding(self, key: str, value, model: str = "cnn") -> None:
         """Keep a measurement the report's claims rest on in the run's findings (`fer_utils.claims`), with the

@@ -81,10 +81,14 @@ def correct_with(model, x: np.ndarray, y: np.ndarray, name: str = "plain") -> np
     return view_outputs(model, x, name).argmax(axis=1) == np.asarray(y)
 
 
-def probabilities(outputs: np.ndarray, scores: bool = False) -> np.ndarray:
+def probabilities(outputs: np.ndarray, scores: bool = False, temperature: float = 1.0) -> np.ndarray:
     """Class probabilities of a model's outputs: as they are (renormalised in float64), or softmax of SVM
-    `scores`."""
+    `scores`; with a `temperature` other than 1, each face's log-probabilities (or scores) divided by it before
+    the softmax (`fer_utils.calibration`: above 1 softens overconfident probabilities)."""
     outputs = np.asarray(outputs, dtype=np.float64)
+    if temperature != 1.0:
+        logits = outputs if scores else np.log(np.clip(outputs, 1e-12, None))
+        outputs, scores = logits / temperature, True
     if scores:
         outputs = np.exp(outputs - outputs.max(axis=1, keepdims=True))
     return outputs / outputs.sum(axis=1, keepdims=True)

@@ -267,8 +267,8 @@ def test_publish_only_replaces_the_named_models_and_the_ensemble(real_source, re
 def test_committed_models_give_the_stated_test_accuracy(real_source, name):
     """Each committed model of the reference run, loaded with its own preprocessing statistics and evaluated here
     on PrivateTest as the series evaluates it, gives the test accuracy, plain and flip-averaged, that
-    reference/results.json states, to 0.1 points; the tuned CNN also with the test-time views chosen
-    for it on val (up to 18 views a face; the others' would cost as much again), and its outputs are the committed
+    reference/results.json states, to 0.1 points; the tuned and the distilled CNN also with the test-time views
+    chosen for them on val (up to 18 views a face; the others' would cost as much again), and its outputs are the committed
     ones. The committed outputs of every model, which a run with the reference's settings takes, score the stated
     val and test accuracy with the chosen views."""
     from fer_utils import preprocess
@@ -282,7 +282,7 @@ def test_committed_models_give_the_stated_test_accuracy(real_source, name):
     model = train.keras.models.load_model(weights)
     stats = preprocess.KINDS[spec.preprocessing].load(committed.statistics(spec.preprocessing))
     stated = json.loads((paths.PROJECT_ROOT / "reference" / "results.json").read_text())["models"][name]["test"]
-    chosen = [stated["views"]] if name == "cnn_tuned" else []
+    chosen = [stated["views"]] if name in ("cnn_tuned", "cnn_distilled") else []  # the headline single networks
     measured, outputs = evaluation.evaluate(model, stats.transform(fer.test.images), fer.test.labels, chosen,
                                             spec.scores)
     measured = {**measured, "views_accuracy": measured["view_sets"].get(stated["views"])}
@@ -305,7 +305,10 @@ def test_committed_ensemble_is_consistent_and_stated():
     if "ensemble" not in committed:
         pytest.skip("no ensemble in the reference run")
     record = committed["ensemble"]
-    assert set(record["members"]) <= set(committed["models"]) and set(record["weights"]) == set(record["members"])
+    trainings = {*committed["models"], *(f"{name}-seed{seed}" for name, by_seed in committed.get("seeds", {}).items()
+                                         for seed in by_seed)}
+    assert set(record["members"]) <= trainings and set(record["weights"]) == set(record["members"])
+    assert not any(registry.trained(m)[0].student for m in record["members"])  # a student learns from it
     assert abs(sum(record["weights"].values()) - 1) < 1e-9
     assert f"| {record['test']:.1%} (" in (paths.PROJECT_ROOT / "reference" / "results.md").read_text()  # + interval
 
