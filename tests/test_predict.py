@@ -236,3 +236,27 @@ def test_an_out_folder_holds_this_runs_outputs_and_a_briefly_trained_model_is_na
     assert code == 0
     assert "(trained for only 2 epochs, as the smoke profile trains: its answers say little)" in out_text
     assert "trained for only" not in run(capsys, ASTRONAUT, "--out", tmp_path / "o3")[1]  # the committed model
+
+
+def test_probabilities_are_calibrated_with_the_models_temperature_for_its_chosen_views(classifier, tmp_path,
+                                                                                       capsys):
+    """The default model reads faces with the temperature the reference run fitted for it on val (its top
+    probabilities softer, its answers the same); other views than the chosen ones have none fitted, and a model
+    file without a calibration beside it says its probabilities are not calibrated."""
+    committed = json.loads((predict.REFERENCE / "results.json").read_text())
+    name = Path(classifier.source).stem
+    if name not in committed.get("calibration", {}):
+        pytest.skip("the reference run holds no calibration")
+    assert classifier.temperature == committed["calibration"][name]["temperature"]
+    face = faces.faces_in(faces.grey(faces.read_photo(ASTRONAUT)))[1]
+    raw = predict.Classifier(classifier.model, classifier.statistics, classifier.source, classifier.views,
+                             scores=classifier.scores)
+    calibrated, as_trained = classifier.probabilities(face), raw.probabilities(face)
+    assert (calibrated.argmax(1) == as_trained.argmax(1)).all() and not np.allclose(calibrated, as_trained)
+    other = next(v for v in predict.VIEW_SETS if v != classifier.views)
+    assert predict.load_classifier(views=other).temperature is None
+    code, out, err = run(capsys, ASTRONAUT, "--out", tmp_path / "out")
+    assert code == 0 and f"probabilities calibrated on val (temperature {classifier.temperature:.2f})" in out
+    shutil.copy(predict.REFERENCE / "models" / f"{name}.keras", tmp_path)
+    shutil.copy(predict.REFERENCE / "models" / "preprocessing.npz", tmp_path)
+    assert predict.load_classifier(tmp_path / f"{name}.keras").temperature is None
