@@ -113,3 +113,14 @@ def test_extra_seed_trainings_are_members_of_their_model_kind():
     assert registry.label("cnn_tuned-seed43") == f"{registry.label('cnn_tuned')} (seed 43)"
     with pytest.raises(UserError, match="unknown model 'cnn_tuned-seedX'"):
         registry.trained("cnn_tuned-seedX")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_kept_mix_is_never_less_accurate_on_val_than_a_member_and_is_a_point_of_the_path(seed):
+    y, members = noisy_members(seed, n=300)
+    members["c"] = np.roll(members["a"], 1, axis=0)  # a member that is wrong about most faces
+    weights = ensemble.select_weights(members, y, rounds=12)
+    mixed = ensemble.combine(members, weights)
+    assert accuracy_score(y, mixed.argmax(1)) >= max(accuracy_score(y, p.argmax(1)) for p in members.values())
+    rounds = next(k for k in range(1, 13) if all(round(w * k, 9).is_integer() for w in weights.values()))
+    assert rounds <= 12 and sum(weights.values()) == pytest.approx(1)
