@@ -174,11 +174,12 @@ def read_record(folder: str | os.PathLike) -> dict:
     return json.loads((Path(folder) / RESULTS_FILE).read_text())
 
 
-def collect(run_dir: str | os.PathLike) -> dict[str, dict]:
-    """The results of every registered model that the run has trained, in registry order."""
+def collect(run_dir: str | os.PathLike, students: bool = True) -> dict[str, dict]:
+    """The results of every registered model that the run has trained, in registry order; without `students`, the
+    models distilled from the run's ensemble left out."""
     run = RunPaths(Path(run_dir).expanduser().resolve())
-    return {name: json.loads((run.model(name) / RESULTS_FILE).read_text()) for name in registry.MODELS
-            if (run.model(name) / RESULTS_FILE).exists()}
+    return {name: json.loads((run.model(name) / RESULTS_FILE).read_text()) for name, spec in registry.MODELS.items()
+            if (run.model(name) / RESULTS_FILE).exists() and (students or not spec.student)}
 
 
 def collect_seeds(run_dir: str | os.PathLike) -> dict[str, dict[str, dict]]:

@@ -138,7 +138,7 @@ class Run:
         chosen on val only (`fer_utils.ensemble`), scored on val and test; saved as models/ensemble.json."""
         from . import ensemble
 
-        names = members or [*(n for n in results.collect(self.root) if not registry.get(n).student),
+        names = members or [*results.collect(self.root, students=False),
                             *(f"{name}-seed{seed}" for name, by_seed in results.collect_seeds(self.root).items()
                               for seed in by_seed)]
         outputs = {}
