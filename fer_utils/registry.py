@@ -69,10 +69,13 @@ def trained(name: str) -> tuple[ModelSpec, int | None]:
 def label(name: str) -> str:
     """How tables name training `name`: its registry label (with its seed for an extra-seed training), or the
     name itself for a model outside the registry."""
-    base, _, seed = name.rpartition("-seed")
-    if base in MODELS and seed.isdigit():
-        return f"{MODELS[base].label} (seed {int(seed)})"
-    return MODELS[name].label if name in MODELS else name
+    if name in MODELS:
+        return MODELS[name].label
+    try:
+        spec, seed = trained(name)
+    except UserError:
+        return name
+    return f"{spec.label} (seed {seed})"
 
 
 def _builder(function: str, **kwargs) -> Callable:

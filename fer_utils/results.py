@@ -194,6 +194,13 @@ def collect_seeds(run_dir: str | os.PathLike) -> dict[str, dict[str, dict]]:
     return found
 
 
+def trainings(run_dir: str | os.PathLike, students: bool = True) -> list[str]:
+    """Every training a run holds: its registered models (`collect`) and then their extra seeds, named as
+    "cnn_tuned-seed43" (`fer_utils.registry.trained`)."""
+    return [*collect(run_dir, students), *(f"{name}-seed{seed}" for name, by_seed in collect_seeds(run_dir).items()
+                                           for seed in by_seed)]
+
+
 def overfitting_onset(history: pd.DataFrame) -> int | None:
     """The epoch where val loss reaches its minimum while train loss keeps falling after it, or None when
     val loss is still at its minimum in the last epoch (no overfitting seen in this run)."""

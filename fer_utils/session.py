@@ -138,9 +138,7 @@ class Run:
         chosen on val only (`fer_utils.ensemble`), scored on val and test; saved as models/ensemble.json."""
         from . import ensemble
 
-        names = members or [*results.collect(self.root, students=False),
-                            *(f"{name}-seed{seed}" for name, by_seed in results.collect_seeds(self.root).items()
-                              for seed in by_seed)]
+        names = members or results.trainings(self.root, students=False)
         outputs = {}
         for name in names:
             for split, out in self.outputs(name).items():
@@ -156,8 +154,7 @@ class Run:
         (`fer_utils.calibration`); saved as models/calibration.json."""
         from . import calibration
 
-        names = [*results.collect(self.root), *(f"{name}-seed{seed}" for name, by_seed in
-                                                results.collect_seeds(self.root).items() for seed in by_seed)]
+        names = results.trainings(self.root)
         if self.paths.ensemble.exists():
             names.append("ensemble")
         y = {s: self.split(s).labels for s in ("val", "test") if getattr(self.fer, s) is not None}
