@@ -1,10 +1,12 @@
 """Atomic writes: every file the package writes goes through `atomic_path`, which writes a partial file beside
-the target and renames it into place, so a crash leaves either the old file or the new one, never half of one."""
+the target and renames it into place, so a crash leaves either the old file or the new one, never half of one; and
+the digest that says a file is the one written (`file_sha256`)."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import uuid
@@ -25,6 +27,15 @@ def atomic_path(path: str | os.PathLike):
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

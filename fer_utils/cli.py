@@ -1,6 +1,7 @@
 """The command lines: `fer-report` (`run` executes the numbered notebooks in order with papermill under a profile,
 `render` turns a run into its HTML report, `publish` copies its face-free results into the project as the reference
-run, `predict` reads the expressions of the faces in your own photos and videos) and the training CLI
+run, `predict` reads the expressions of the faces in your own photos and videos, `live` from the camera on a local
+page, `export` writes ONNX files) and the training CLI
 (`python -m fer_utils.train MODEL`). Both parse here and share one error handler (`guarded`): what the user gave
 wrong is one line and exit 1; anything else is a bug, shown with its traceback and exit 2."""
 
@@ -13,12 +14,13 @@ import traceback
 
 from . import atomic, registry
 from .errors import UserError
-from .profiles import DEFAULT_PROFILE
+from .paths import DEFAULT_PROFILE
 
 DESCRIPTION = ("The FER2013 report series: `run` executes the numbered notebooks in order with papermill under a "
                "profile, `render` turns a run into its HTML report, `publish` copies its face-free results into the "
                "project as the reference run, `predict` reads the expressions of the faces in your own photos and "
-               "videos.")
+               "videos, `live` on a local web page from your camera, `export` writes a model and the face detector "
+               "as ONNX for reading faces without TensorFlow.")
 TRAIN_PROG = "python -m fer_utils.train"
 TRAIN_DESCRIPTION = ("Resumable training of the registry's models and their evaluation. Each epoch writes a checkpoint "
                      "and a history row atomically, so a killed run resumes after its last finished epoch; the best "
@@ -101,10 +103,30 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--every", type=int, default=1, metavar="N", help="videos: read every N-th frame (default 1)")
     predict.add_argument("--annotate", action="store_true",
                          help="videos: also write a copy with each face's box, number and top expression")
+    predict.add_argument("--runtime", default="auto",
+                         help="keras (TensorFlow), onnx (onnxruntime on a folder written by export; by default the "
+                              "committed export of the default model) or auto (default: keras where TensorFlow is "
+                              "installed, else onnx)")
+    live = command("live", "read the expressions your camera sees, on a local web page")
+    live.add_argument("--model", help="as predict takes it (default: the committed model that scored best on val)")
+    live.add_argument("--host", default="127.0.0.1",
+                      help="the address to listen on (default 127.0.0.1: this machine only; see docs/predict.md for a "
+                           "remote server)")
+    live.add_argument("--port", type=int, default=8765, help="the port to listen on (default 8765)")
+    live.add_argument("--runtime", default="auto", help="keras, onnx or auto, as predict takes it (default: auto)")
+    live.add_argument("--detector", default="mtcnn", help="mtcnn (default) or haar, as predict takes it")
+    live.add_argument("--no-browser", action="store_true", help="do not open the page in a browser")
+    export = command("export", "write a trained model and the face detector as ONNX files that onnxruntime reads "
+                               "without TensorFlow")
+    export.add_argument("--model", help="as predict takes it (default: the committed model that scored best on "
+                                        "val)")
+    export.add_argument("--out", default="onnx", help="the folder of the ONNX files and their fer-model.json "
+                                                      "(default: onnx/)")
     args = parser.parse_args(argv)
-    options = ("profile", "run_dir", "data", "out", "model", "into")
+    options = ("profile", "run_dir", "data", "out", "model", "into", "host")
     return (guarded(f"fer-report {args.command}", lambda: _no_empty_options(args, options) or 0)
-            or guarded(f"fer-report{' predict' if args.command == 'predict' else ''}", lambda: _command(args)))
+            or guarded(f"fer-report{f' {args.command}' if args.command in ('predict', 'export', 'live') else ''}",
+                       lambda: _command(args)))
 
 
 def _command(args) -> int:
@@ -113,8 +135,21 @@ def _command(args) -> int:
         from .predict import predict as predict_photos
 
         return predict_photos(args.paths, model=args.model, out=args.out, explain=args.explain, views=args.views,
-                              detector=args.detector, every=args.every, annotate=args.annotate,
+                              detector=args.detector, every=args.every, annotate=args.annotate, runtime=args.runtime,
                               **({"min_face": args.min_face} if args.min_face is not None else {}))
+    if args.command == "live":
+        from .live import serve
+
+        try:
+            serve(args.model, args.host, args.port, args.runtime, args.detector, not args.no_browser)
+        except KeyboardInterrupt:
+            print("fer-report live: stopped")
+        return 0
+    if args.command == "export":
+        from .export import export
+
+        export(args.model, args.out)
+        return 0
     from .paths import PROJECT_ROOT
     from .profiles import run_folder
 

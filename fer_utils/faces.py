@@ -1,9 +1,10 @@
 """Faces in ordinary photos: reading any common image file (EXIF orientation, 16-bit, alpha, the first frame of
 a GIF or multi-page TIFF), finding the faces, and cutting each out with FER2013's framing as a 48x48 grey face.
 
-Two detectors: MTCNN (the `mtcnn` package, its weights inside its wheel, run on TensorFlow), the default, which
-also gives five landmarks (the eyes, the nose, the mouth's corners) and finds faces tilted by up to about 60
-degrees; and OpenCV's bundled frontal-face Haar cascade, much faster, upright faces only, no landmarks.
+Two detectors: MTCNN (the `mtcnn` package, its weights inside its wheel, run on TensorFlow; or its networks
+exported to ONNX, run by `fer_utils.mtcnn_stages` without TensorFlow), the default, which also gives five
+landmarks (the eyes, the nose, the mouth's corners) and finds faces tilted by up to about 60 degrees; and
+OpenCV's bundled frontal-face Haar cascade, much faster, upright faces only, no landmarks.
 
 FER2013's faces are tight crops, brow to chin. Each detector's box is framed as FER2013 frames a face
 (`FRAMINGS`, measured by `benchmarks/face_framing.py` on FER2013 faces placed into larger images), and a face with
@@ -167,6 +168,11 @@ def _mtcnn_rows(rgb: np.ndarray) -> np.ndarray:
     nose and the mouth's corners, then their y."""
     if min(rgb.shape[:2]) < MTCNN_MIN_FACE:
         return np.zeros((0, 16))
+    if "onnx" in _DETECTORS:
+        from . import mtcnn_stages
+
+        rows = mtcnn_stages.detect(_DETECTORS["onnx"], rgb, MTCNN_MIN_FACE, tuple(MTCNN_THRESHOLDS.values()))
+        return np.hstack([np.zeros((len(rows), 1)), rows])
     detector = _mtcnn()
     tensorflow_log = logging.getLogger("tensorflow")
     level = tensorflow_log.level
@@ -314,6 +320,16 @@ def _mtcnn():
                 stage._model = tensorflow_network(stage._model)
         _DETECTORS["mtcnn"] = detector
     return _DETECTORS["mtcnn"]
+
+
+def use_onnx_detector(networks=None) -> None:
+    """From now on in this process, MTCNN finds faces with `networks` (its proposal, refinement and output networks
+    as `fer_utils.onnx_reader` runs them) through `fer_utils.mtcnn_stages`, without TensorFlow; with None, with
+    the `mtcnn` package on TensorFlow again. `fer_utils.classifier.load_classifier` sets it for the runtime it loads."""
+    if networks is None:
+        _DETECTORS.pop("onnx", None)
+    else:
+        _DETECTORS["onnx"] = networks
 
 
 def tensorflow_network(network):

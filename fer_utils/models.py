@@ -331,3 +331,21 @@ def trainable_parameters(model: keras.Model) -> int:
     """Trainable parameters, counted from the weights themselves."""
     return int(sum(w.numpy().size for w in model.trainable_weights))
 
+
+def inference_network(model):
+    """The network of a trained model as it reads faces: its layers after the input in order, the augmentation
+    block (active in training only) left out, every layer computing in float32 with the trained weights (a model
+    trained in mixed precision computes in bfloat16 or float16 otherwise). A model whose layers are not one
+    chain, each on the one before, is refused (ValueError)."""
+    chain = model.layers
+    if not all(chain[i].input is chain[i - 1].output for i in range(1, len(chain))):
+        raise ValueError(f"{model.name}: its layers are not one chain, each on the one before")
+    face = keras.Input((IMAGE_SIDE, IMAGE_SIDE, 1), name="face")
+    x = face
+    for layer in model.layers[1:]:
+        if layer.name == "augmentation":
+            continue
+        copy = type(layer).from_config({**layer.get_config(), "dtype": "float32"})
+        x = copy(x)
+        copy.set_weights(layer.get_weights())
+    return keras.Model(face, x, name=f"{model.name}_inference")

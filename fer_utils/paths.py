@@ -11,6 +11,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 PARAMS_DIR = PROJECT_ROOT / "params"
 RUNS_DIR = PROJECT_ROOT / "runs"
+DEFAULT_PROFILE = "quick"  # params/quick.yaml; the notebooks' parameter cells hold its values
 
 
 def git_commit(path: str | os.PathLike | None = None) -> str:

@@ -1,197 +1,33 @@
 """Expressions in your own photos and videos (`fer-report predict`): each face found (`fer_utils.faces`) is
-classified by a trained model with its own preprocessing, averaged over the test-time views chosen for it on val
-as the report evaluates. Each photo gets an annotated copy and its faces a row each in predictions.csv; each video
-(`fer_utils.video`) its rows in timeline.csv, a timeline figure, a summary line per face and, on request, an
-annotated copy."""
+classified by a trained model (`fer_utils.classifier`) with its own preprocessing, averaged over the test-time
+views chosen for it on val as the report evaluates. Each photo gets an annotated copy and its faces a row each in
+predictions.csv; each video (`fer_utils.video`) its rows in timeline.csv, a timeline figure, a summary line per
+face and, on request, an annotated copy."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import atomic, faces, lock, paths, preprocess, registry, video
-from .labels import CLASS_NAMES, IMAGE_SIDE
+from . import atomic, faces, lock, video
+from .classifier import Classifier, load_classifier
+from .labels import CLASS_NAMES
 from .errors import UserError
-from .runtime import import_keras_quietly, set_jit_compile
-from .views import VIEW_SETS, probabilities, view_outputs, views_of
+from .views import VIEW_SETS
 
 if TYPE_CHECKING:  # pandas (and the pyarrow it loads) only when a table is written
     import pandas as pd
 
-REFERENCE = paths.PROJECT_ROOT / "reference"  # the committed reference run: its best model reads by default
 CSV_NAME = "predictions.csv"
 TIMELINE_NAME = "timeline.csv"
 VIDEO_OUTPUTS = ("{}-timeline.png", "{}-annotated.mp4")  # what a video writes beside the tables
 CSV_COLUMNS = ["file", "face", "x", "y", "width", "height", *CLASS_NAMES, "top"]
-DEFAULT_VIEWS = "mirror"  # for a model whose results name no views chosen on val
-FEW_EPOCHS = 10  # a model trained for fewer epochs is named as such (the smoke profile trains 2)
-
-
-class ModelError(UserError):
-    """A model that cannot classify FER2013 faces; the message names the file."""
-
-
-@dataclass
-class Classifier:
-    """A trained model, the preprocessing statistics it was trained with, where it came from, and the test-time
-    view set (`fer_utils.views.VIEW_SETS`) its outputs are averaged over; its probabilities are always
-    probabilities (a softmax of an SVM head's scores)."""
-
-    model: object
-    statistics: preprocess.Preprocessor
-    source: str
-    views: str = DEFAULT_VIEWS
-    epochs: int | None = None  # as its results record says, where it has one
-    scores: bool = False  # the model gives SVM scores, turned into probabilities by a softmax
-    temperature: float | None = None  # fitted on val for its chosen views (`fer_utils.calibration`); None: none
-
-    def described(self) -> str:
-        """Where the model came from, and a warning when it trained too few epochs to be read seriously."""
-        few = self.epochs is not None and self.epochs < FEW_EPOCHS
-        return self.source + (f" (trained for only {self.epochs} epoch{'s' if self.epochs != 1 else ''}, as the "
-                              f"smoke profile trains: its answers say little)" if few else "")
-
-    def calibration(self) -> str:
-        """How far its probabilities are calibrated, in words."""
-        if self.temperature is None:
-            return "probabilities not calibrated (no temperature fitted for this model and these views)"
-        return f"probabilities calibrated on val (temperature {self.temperature:.2f})"
-
-    def probabilities(self, crops: np.ndarray) -> np.ndarray:
-        """(n, 7) class probabilities of 48x48 uint8 faces, averaged over the classifier's views, divided by its
-        temperature where one was fitted."""
-        if not len(crops):
-            return np.zeros((0, len(CLASS_NAMES)), np.float32)
-        outputs = view_outputs(self.model, self.statistics.transform(crops), self.views)
-        return probabilities(outputs, self.scores, self.temperature or 1.0).astype(np.float32)
-
-
-def load_classifier(model: str | os.PathLike | None = None, views: str | None = None) -> Classifier:
-    """`model`: a .keras file (the statistics of its own preprocessing, named by its registry entry, beside it or
-    one folder up: preprocessing.npz, or tang_preprocessing.npz for DLSVM), or a run folder (its best
-    model on val among those with the report's preprocessing); by default the committed reference model that
-    scored best on val (PublicTest). `views`: a view set of `fer_utils.views.VIEW_SETS`; by default the one
-    the model's results chose on val (the mirror image where they name none)."""
-    if views is not None:
-        views_of(views)
-    classifier = _located(model)
-    if views is not None and views != classifier.views:  # its temperature was fitted for the views chosen on val
-        classifier.views, classifier.temperature = views, None
-    return classifier
-
-
-def _located(model: str | os.PathLike | None) -> Classifier:
-    if model is None:
-        return _reference_best()
-    path = Path(model).expanduser()
-    if path.is_dir():
-        return _run_best(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: no such model file or run folder")
-    record = _record_of(path)
-    name = record.get("model") or path.stem
-    spec = registry.MODELS.get(name) or registry.MODELS.get(path.parent.name)
-    kind = spec.preprocessing if spec is not None else "report"  # the model's own preprocessing
-    wanted = paths.RunPaths(path.parent).statistics(kind).name
-    statistics = next((p / wanted for p in (path.parent, path.parent.parent) if (p / wanted).is_file()), None)
-    if statistics is None:
-        raise ModelError(f"{path}: no {wanted} beside it or in its parent folder (the statistics it was trained "
-                         f"with)")
-    try:
-        loaded = preprocess.KINDS[kind].load(statistics)
-    except (OSError, ValueError, KeyError) as e:
-        raise ModelError(f"{statistics}: not preprocessing statistics this project can read ({e})") from None
-    return Classifier(load_model(path), loaded, paths.shown_path(path),
-                      record.get("val", {}).get("views", DEFAULT_VIEWS), record.get("epochs"),
-                      scores=spec is not None and spec.scores,
-                      temperature=_temperature_of(name, path.parent.parent / "results.json",
-                                                  path.parent.parent / "calibration.json"))
-
-
-def _temperature_of(name: str, *files: Path) -> float | None:
-    """The temperature fitted on val for model `name` (`fer_utils.calibration`) in the first of `files` that has
-    one: a reference run's results.json (its "calibration") or a run's models/calibration.json; else None."""
-    for file in files:
-        try:
-            found = json.loads(file.read_text())
-        except (OSError, ValueError):
-            continue
-        found = found.get("calibration", {}) if file.name == "results.json" else found
-        temperature = found.get(name, {}).get("temperature") if isinstance(found, dict) else None
-        if isinstance(temperature, (int, float)) and temperature > 0:
-            return float(temperature)
-    return None
-
-
-def _record_of(path: Path) -> dict:
-    """The results record of the model file `path`: results.json beside it (a training folder's) or one folder
-    up (a reference run's, listing its models); empty where neither has one."""
-    from .results import RESULTS_FILE
-
-    for record_path, key in ((path.parent / RESULTS_FILE, None),
-                             (path.parent.parent / RESULTS_FILE, path.stem)):
-        if record_path.is_file():
-            record = json.loads(record_path.read_text())
-            record = record.get("models", {}).get(key, {}) if key else record
-            if record:
-                return record
-    return {}
-
-
-def load_model(path: Path):
-    """A Keras model that takes (48, 48, 1) faces and gives 7 classes; ModelError names the file otherwise."""
-    import_keras_quietly()
-    import keras
-
-    if not zipfile.is_zipfile(path):
-        raise ModelError(f"{path}: not a Keras model (.keras files are zip archives)")
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as e:  # Keras raises many types for a damaged or foreign archive
-        raise ModelError(f"{path}: not a Keras model this project can load ({faces._first_line(e)})") from None
-    expected_in, expected_out = (None, IMAGE_SIDE, IMAGE_SIDE, 1), (None, len(CLASS_NAMES))
-    if tuple(model.input_shape) != expected_in:
-        raise ModelError(f"{path}: the model takes input of shape {tuple(model.input_shape)[1:]}, not "
-                         f"{expected_in[1:]} faces")
-    if tuple(model.output_shape) != expected_out:
-        raise ModelError(f"{path}: the model gives {tuple(model.output_shape)[1:]} outputs, not "
-                         f"{len(CLASS_NAMES)} classes")
-    return set_jit_compile(model)
-
-
-def _reference_best() -> Classifier:
-    from . import results
-
-    record = json.loads((REFERENCE / results.RESULTS_FILE).read_text())["models"]
-    names = [n for n in record if (REFERENCE / "models" / f"{n}.keras").is_file()
-             and registry.get(n).preprocessing == "report"]
-    if not names:
-        raise ModelError(f"{REFERENCE / 'models'}: no committed model; name one with --model")
-    best = max(names, key=lambda n: record[n]["val"]["accuracy"])
-    return load_classifier(REFERENCE / "models" / f"{best}.keras")
-
-
-def _run_best(run: Path) -> Classifier:
-    from . import results
-
-    where = paths.RunPaths(run.resolve())
-    records = {n: r for n, r in results.collect(run).items() if registry.get(n).preprocessing == "report"}
-    if not records:
-        raise ModelError(f"{run}: not a run folder with a trained model (no models/<name>/results.json)")
-    best = max(records, key=lambda n: records[n]["val"]["accuracy"])
-    from .loading import load_best
-
-    return Classifier(load_best(run, best), preprocess.Preprocessor.load(where.statistics("report")),
-                      f"{paths.shown_path(run)} ({best})", records[best]["val"].get("views", DEFAULT_VIEWS),
-                      records[best]["epochs"], temperature=_temperature_of(best, where.calibration))
 
 
 def input_files(paths) -> tuple[list[Path], list[Path], list[str]]:
@@ -267,11 +103,12 @@ def read_faces(classifier: Classifier, path: str | os.PathLike, min_face: int = 
 
 def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLike = "predictions",
             explain: bool = False, min_face: int = faces.MIN_FACE, views: str | None = None,
-            detector: str = faces.DETECTOR, every: int = 1, annotate: bool = False, echo=print, progress=None) -> int:
+            detector: str = faces.DETECTOR, every: int = 1, annotate: bool = False, runtime: str = "auto",
+            echo=print, progress=None) -> int:
     """`fer-report predict`: annotate each photo into `out` and write `out`/predictions.csv; read each video's
     every `every`-th frame into `out`/timeline.csv and a timeline figure (and an annotated copy if `annotate`);
     print one line per photo and per video, and one per face of a video. 0 if every input was read whole and had
-    a face, else 1 (the others are still done). `views` as in `load_classifier`; `progress` as in
+    a face, else 1 (the others are still done). `views` and `runtime` as in `load_classifier`; `progress` as in
     `fer_utils.video.read_video`."""
     if min_face < 1:
         raise UserError(f"--min-face must be a positive number of pixels, got {min_face}")
@@ -281,8 +118,14 @@ def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLik
         raise UserError(f"--detector: unknown detector {detector!r}; choose one of {', '.join(faces.DETECTORS)}")
     if views is not None and views not in VIEW_SETS:
         raise UserError(f"--views: unknown test views {views!r}; choose one of {', '.join(VIEW_SETS)}")
-    classifier = load_classifier(model, views)
+    classifier = load_classifier(model, views, runtime)
+    if explain and classifier.runtime != "keras":
+        raise UserError("--explain: saliency maps need the Keras runtime (TensorFlow); leave --explain out with "
+                        "onnxruntime")
     photos, videos, problems = input_files(paths)
+    if videos and not video.tables_installed():
+        raise UserError(f"{videos[0]}: reading videos needs pandas and matplotlib (the full install: "
+                        f"pip install 'fer-utils[report]'); this install reads photos")
     for problem in problems:
         echo(f"fer-report predict: {problem}", file=sys.stderr)
     if not (photos or videos):
@@ -311,11 +154,11 @@ def _predict_into(out: Path, classifier, photos, videos, failed: bool, min_face,
         failed |= not whole
         if timeline is not None:
             timelines.append(timeline)
-    import pandas as pd
-
     if photos:
-        atomic.write_text(out / CSV_NAME, pd.DataFrame(rows, columns=CSV_COLUMNS).to_csv(index=False))
+        atomic.write_text(out / CSV_NAME, _csv(rows, CSV_COLUMNS))
     if videos:
+        import pandas as pd
+
         table = pd.concat(timelines) if timelines else pd.DataFrame(columns=video.TIMELINE_COLUMNS)
         atomic.write_text(out / TIMELINE_NAME, table.to_csv(index=False))
     tables = [f"{out / name}" for name, used in ((CSV_NAME, photos), (TIMELINE_NAME, videos)) if used]
@@ -331,6 +174,18 @@ def _predict_into(out: Path, classifier, photos, videos, failed: bool, min_face,
          f"{classifier.calibration()}, "
          f"detector {detector}; table{'s' if len(tables) > 1 else ''} {', '.join(tables)}")
     return 1 if failed else 0
+
+
+def _csv(rows: list[dict], columns: list[str]) -> str:
+    """`rows` as CSV text under a header of `columns` (Python's csv module: reading photos needs no pandas)."""
+    import csv
+    import io
+
+    text = io.StringIO()
+    writer = csv.DictWriter(text, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue()
 
 
 def _count(n: int, noun: str) -> str:
@@ -369,7 +224,7 @@ def _predict_photo(classifier, path, out: Path, names: set[str], min_face: int, 
                    echo) -> list[dict] | None:
     """One photo of `predict`: its annotated copy and its line; its rows (none where it shows no face), or None
     where it could not be read."""
-    from . import plots
+    from . import annotate
 
     try:
         result = read_faces(classifier, path, min_face, explain, detector)
@@ -377,7 +232,7 @@ def _predict_photo(classifier, path, out: Path, names: set[str], min_face: int, 
         echo(f"fer-report predict: {e}", file=sys.stderr)
         return None
     target = out / f"{_unique_stem(path, names)}.png"
-    plots.save_image(plots.annotated_photo(result.photo, result.boxes, result.probabilities, result.crops,
+    annotate.save_image(annotate.annotated_photo(result.photo, result.boxes, result.probabilities, result.crops,
                                            result.saliency), target.stem, out)
     if not result.found:
         echo(f"fer-report predict: {path}: no face found (faces of at least {min_face} px are looked for)",

@@ -14,7 +14,7 @@ from .errors import UserError
 from . import paths
 
 RUNNER_PARAMETERS = ("profile", "data_source", "run_dir", "retrain")  # set by the runner, not by a profile
-DEFAULT_PROFILE = "quick"  # the notebooks' parameter cells hold its values
+DEFAULT_PROFILE = paths.DEFAULT_PROFILE
 
 
 class ProfileError(UserError):

@@ -119,7 +119,7 @@ def _write(run: RunPaths, run_results: dict, names: list[str], only, stage: Path
             reference.save_compact(model, target)
             written.append(target)
         run_results["models"][name] = reference.seal({**run_results["models"][name],
-                                                      reference.MODEL_SHA256: reference.file_sha256(target)})
+                                                      reference.MODEL_SHA256: atomic.file_sha256(target)})
     if not only:  # each record with its own SHA-256: a byte changed by hand later is caught when it is reused
         run_results["seeds"] = {name: {seed: reference.seal(r) for seed, r in seeds.items()}
                                 for name, seeds in run_results.get("seeds", {}).items()}

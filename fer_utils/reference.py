@@ -161,7 +161,7 @@ def problem(ref: Reference, train_images: np.ndarray) -> str | None:
         damaged = ref.model.name
     if damaged is not None:
         return f"{paths.shown_path(ref.model)} is damaged or truncated"
-    if ref.record.get(MODEL_SHA256) not in (None, file_sha256(ref.model)):
+    if ref.record.get(MODEL_SHA256) not in (None, atomic.file_sha256(ref.model)):
         return f"{paths.shown_path(ref.model)} is not the model its results describe (replaced or swapped)"
     try:
         history = history_csv(ref.history)
@@ -304,15 +304,6 @@ class _scratch:
     def __exit__(self, *exc):
         shutil.rmtree(self.path, ignore_errors=True)
         return False
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """The SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_compact(model, path: str | os.PathLike) -> Path:

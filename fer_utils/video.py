@@ -71,6 +71,14 @@ class VideoResult:
         return lines
 
 
+def tables_installed() -> bool:
+    """Whether what a video's timeline and figure need (pandas, matplotlib, tqdm) is installed: the reader's light
+    install reads photos only."""
+    from importlib.util import find_spec
+
+    return all(find_spec(name) is not None for name in ("pandas", "matplotlib", "tqdm"))
+
+
 def overlap(a, b) -> float:
     """Intersection over union of two boxes (x, y, w, h)."""
     ax, ay, aw, ah = a

@@ -1,4 +1,5 @@
-"""Small FER2013 look-alikes in every accepted form, written by the tests themselves."""
+"""Small FER2013 look-alikes in every accepted form, written by the tests themselves; and the real data set where
+one is found (`real_fer2013`)."""
 
 from __future__ import annotations
 
@@ -99,3 +100,15 @@ def write_zip(path: Path, members: dict[str, bytes]) -> Path:
         for name, blob in members.items():
             zf.writestr(name, blob)
     return path
+
+
+def real_fer2013():
+    """The real FER2013 (FER2013_DATA, then data/); the calling test is skipped where there is none."""
+    import pytest
+
+    from fer_utils import data
+
+    try:
+        return data.load_fer2013(data.resolve_source(None))
+    except (FileNotFoundError, data.DataError) as e:
+        pytest.skip(f"no FER2013 data found ({e})")

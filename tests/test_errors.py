@@ -114,20 +114,20 @@ def test_a_damaged_history_in_a_run_is_one_line_naming_it(tmp_path, source, caps
     assert len(ours) == 1 and f"{history}: not a" in ours[0] and "Traceback" not in err
 
 
-@pytest.mark.parametrize("where", ["predict.view_outputs", "results.record", "progress.describe"])
+@pytest.mark.parametrize("where", ["classifier.view_outputs", "results.record", "progress.describe"])
 def test_a_bug_in_a_commands_path_shows_its_traceback(tmp_path, source, capsys, monkeypatch, where):
     """An error that is not the project's own (a planted ValueError, KeyError or TypeError somewhere a command
     passes) is a bug: its traceback and a line saying so, exit 2, never one line dressed as the user's mistake."""
     import importlib
 
     module, name = where.split(".")
-    kind = {"predict": ValueError, "results": KeyError, "progress": TypeError}[module]
+    kind = {"classifier": ValueError, "results": KeyError, "progress": TypeError}[module]
 
     def planted(*args, **kwargs):
         raise kind("planted")
 
     monkeypatch.setattr(importlib.import_module(f"fer_utils.{module}"), name, planted)
-    if module == "predict":  # predict's path
+    if module == "classifier":  # predict's path
         assert cli.main(["predict", str(faces.sample_photo()), "--out", str(tmp_path / "out"), "--detector",
                          "haar"]) == 2
     elif module == "results":  # the training CLI's path

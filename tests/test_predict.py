@@ -15,6 +15,8 @@ import skimage
 from PIL import Image
 
 from fer_utils import cli, data, faces, predict
+from fer_utils.classifier import REFERENCE
+from tests.fer_files import real_fer2013
 
 SAMPLES = Path(skimage.__file__).parent / "data"
 ASTRONAUT, COFFEE = SAMPLES / "astronaut.png", SAMPLES / "coffee.png"
@@ -113,7 +115,7 @@ def test_an_empty_folder_and_a_missing_path_are_named(tmp_path, capsys):
 def test_a_bad_model_is_refused_with_one_line(tmp_path, capsys):
     import keras
 
-    shutil.copy(predict.REFERENCE / "models" / "preprocessing.npz", tmp_path)
+    shutil.copy(REFERENCE / "models" / "preprocessing.npz", tmp_path)
     (tmp_path / "notes.keras").write_text("not a model")
     inputs = keras.Input((32, 32, 1))
     keras.Model(inputs, keras.layers.Dense(7)(keras.layers.Flatten()(inputs))).save(tmp_path / "small.keras")
@@ -127,8 +129,8 @@ def test_a_bad_model_is_refused_with_one_line(tmp_path, capsys):
 
 
 def test_damaged_statistics_beside_a_model_are_one_line(tmp_path, capsys):
-    shutil.copy(predict.REFERENCE / "models" / "cnn.keras", tmp_path)
-    (tmp_path / "preprocessing.npz").write_bytes((predict.REFERENCE / "models" / "preprocessing.npz").read_bytes()[:300])
+    shutil.copy(REFERENCE / "models" / "cnn.keras", tmp_path)
+    (tmp_path / "preprocessing.npz").write_bytes((REFERENCE / "models" / "preprocessing.npz").read_bytes()[:300])
     code, out, err = run(capsys, ASTRONAUT, "--model", tmp_path / "cnn.keras", "--out", tmp_path / "out")
     assert code == 1 and len(err.splitlines()) == 1 and "Traceback" not in err
     assert f"{tmp_path / 'preprocessing.npz'}: damaged" in err
@@ -136,7 +138,7 @@ def test_damaged_statistics_beside_a_model_are_one_line(tmp_path, capsys):
 
 def test_the_default_model_is_the_committed_one_best_on_val(classifier):
     assert classifier.source.startswith("reference/models/") and classifier.model.input_shape == (None, 48, 48, 1)
-    committed = json.loads((predict.REFERENCE / "results.json").read_text())["models"]
+    committed = json.loads((REFERENCE / "results.json").read_text())["models"]
     name = Path(classifier.source).stem
     assert name == max(committed, key=lambda n: committed[n]["val"]["accuracy"])
     assert classifier.views == committed[name]["val"]["views"]  # the test-time views chosen for it on val
@@ -159,11 +161,11 @@ def test_a_named_model_reads_faces_with_its_own_preprocessing_and_gives_probabil
     PublicTest faces its answers are those of its committed outputs; an SVM head's scores become probabilities."""
     from fer_utils import preprocess
 
-    chosen = predict.load_classifier(predict.REFERENCE / "models" / f"{name}.keras")
+    chosen = predict.load_classifier(REFERENCE / "models" / f"{name}.keras")
     assert isinstance(chosen.statistics, preprocess.TangPreprocessor) and chosen.scores == (name == "dlsvm_svm")
     probabilities = chosen.probabilities(val_faces)
     assert (probabilities >= 0).all() and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
-    with np.load(predict.REFERENCE / "outputs" / f"{name}.npz") as saved:
+    with np.load(REFERENCE / "outputs" / f"{name}.npz") as saved:
         assert (probabilities.argmax(1) == saved["val"][:len(val_faces)].argmax(1)).mean() >= 0.99
 
 
@@ -176,10 +178,7 @@ def _placed(face: np.ndarray, upscale: int = 4) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def val_faces():
-    try:
-        fer = data.load_fer2013(data.resolve_source(None))
-    except (FileNotFoundError, data.DataError) as e:
-        pytest.skip(f"no FER2013 data found ({e})")
+    fer = real_fer2013()
     return fer.val.images[:100]
 
 
@@ -229,8 +228,8 @@ def test_an_out_folder_holds_this_runs_outputs_and_a_briefly_trained_model_is_na
     assert (tmp_path / "mine" / "thesis.tex").exists() and not list(tmp_path.glob("*.earlier-*"))[1:]
     folder = tmp_path / "run" / "models" / "dnn"  # a training folder as the smoke profile leaves it
     folder.mkdir(parents=True)
-    shutil.copy(predict.REFERENCE / "models" / "dnn.keras", folder / "best-epoch0002.keras")
-    shutil.copy(predict.REFERENCE / "models" / "preprocessing.npz", folder.parent / "preprocessing.npz")
+    shutil.copy(REFERENCE / "models" / "dnn.keras", folder / "best-epoch0002.keras")
+    shutil.copy(REFERENCE / "models" / "preprocessing.npz", folder.parent / "preprocessing.npz")
     (folder / "results.json").write_text(json.dumps({"epochs": 2, "val": {"views": "plain"}}))
     code, out_text, _ = run(capsys, ASTRONAUT, "--model", folder / "best-epoch0002.keras", "--out", tmp_path / "o2")
     assert code == 0
@@ -243,7 +242,7 @@ def test_probabilities_are_calibrated_with_the_models_temperature_for_its_chosen
     """The default model reads faces with the temperature the reference run fitted for it on val (its top
     probabilities softer, its answers the same); other views than the chosen ones have none fitted, and a model
     file without a calibration beside it says its probabilities are not calibrated."""
-    committed = json.loads((predict.REFERENCE / "results.json").read_text())
+    committed = json.loads((REFERENCE / "results.json").read_text())
     name = Path(classifier.source).stem
     if name not in committed.get("calibration", {}):
         pytest.skip("the reference run holds no calibration")
@@ -257,6 +256,6 @@ def test_probabilities_are_calibrated_with_the_models_temperature_for_its_chosen
     assert predict.load_classifier(views=other).temperature is None
     code, out, err = run(capsys, ASTRONAUT, "--out", tmp_path / "out")
     assert code == 0 and f"probabilities calibrated on val (temperature {classifier.temperature:.2f})" in out
-    shutil.copy(predict.REFERENCE / "models" / f"{name}.keras", tmp_path)
-    shutil.copy(predict.REFERENCE / "models" / "preprocessing.npz", tmp_path)
+    shutil.copy(REFERENCE / "models" / f"{name}.keras", tmp_path)
+    shutil.copy(REFERENCE / "models" / "preprocessing.npz", tmp_path)
     assert predict.load_classifier(tmp_path / f"{name}.keras").temperature is None

@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("keras")
 
 import fer_utils  # noqa: E402
-from fer_utils import cli, data, history, loading, paths, preprocess, reference, runtime, speed, train  # noqa: E402
+from fer_utils import atomic, cli, data, history, loading, paths, preprocess, reference, runtime, speed, train  # noqa: E402
 from fer_utils.errors import UserError  # noqa: E402
 from tests import fer_files as ff  # noqa: E402
 
@@ -155,7 +155,7 @@ def swap_in_another_model(ref):
     """The committed DNN replaced by another model whose record states its own hash (as publish writes it)."""
     committed = json.loads((ref / "results.json").read_text())
     committed["models"]["dnn"] = reference.seal({**committed["models"]["dnn"],
-                                                 reference.MODEL_SHA256: reference.file_sha256(ref / "models" / "dnn.keras")})
+                                                 reference.MODEL_SHA256: atomic.file_sha256(ref / "models" / "dnn.keras")})
     (ref / "results.json").write_text(json.dumps(committed))
     from fer_utils import models
 

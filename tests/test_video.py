@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from fer_utils import data, faces, predict, video
+from tests.fer_files import real_fer2013
 
 from .test_predict import ASTRONAUT, COFFEE, classifier, run  # noqa: F401  (classifier: the module's fixture)
 
@@ -126,10 +127,7 @@ def _frame(face: np.ndarray, x: int = 240, y: int = 60, side: int = 160) -> np.n
 @pytest.fixture(scope="module")
 def two_expressions(classifier):
     """Two PublicTest faces of different expressions that the model reads clearly, found once as video frames."""
-    try:
-        fer = data.load_fer2013(data.resolve_source(None))
-    except (FileNotFoundError, data.DataError) as e:
-        pytest.skip(f"no FER2013 data found ({e})")
+    fer = real_fer2013()
     chosen = {}
     for wanted in ("happy", "surprise"):
         k = data.CLASS_NAMES.index(wanted)
