@@ -26,7 +26,10 @@ def export(model: str | os.PathLike | None = None, out: str | os.PathLike = "onn
     holding other files is refused; an earlier export there is replaced file by file, its JSON last."""
     from . import faces
     from .classifier import load_classifier
+    from .onnx_reader import is_export
 
+    if model is not None and Path(model).is_dir() and is_export(model):
+        raise UserError(f"--model {model}: already an ONNX export; give the .keras file or run folder it came from")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: is a file, not a folder")
@@ -35,10 +38,10 @@ def export(model: str | os.PathLike | None = None, out: str | os.PathLike = "onn
     if foreign:
         raise UserError(f"--out {out}: holds {foreign[0]}{' and more' if len(foreign) > 1 else ''}, which export "
                         f"does not write; name an empty or new folder")
-    classifier = load_classifier(model)
+    classifier = load_classifier(model, runtime="keras")
     out.mkdir(parents=True, exist_ok=True)
-    stale = out / EXPORT_JSON  # an export whose networks are being replaced is not one until its JSON is new
-    stale.unlink(missing_ok=True)
+    manifest = out / EXPORT_JSON  # an export whose networks are being replaced is none until its JSON is new
+    manifest.unlink(missing_ok=True)
     networks = {"expression": (classifier.model, (None, IMAGE_SIDE, IMAGE_SIDE, 1))}
     detector = faces._mtcnn()
     for (name, shape), stage in zip(DETECTOR_INPUTS.items(), detector.stages):
@@ -64,10 +67,10 @@ def export(model: str | os.PathLike | None = None, out: str | os.PathLike = "onn
         "temperature": classifier.temperature,
         "networks": files,
     }
-    atomic.write_json(stale, description)
+    atomic.write_json(manifest, description)
     echo(f"fer-report export: {classifier.described()}, views {classifier.views}, {classifier.calibration()} "
-         f"-> {stale}")
-    return stale
+         f"-> {manifest}")
+    return manifest
 
 
 def _write_onnx(network, shape, target: Path) -> None:

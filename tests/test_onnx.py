@@ -238,3 +238,16 @@ def test_export_writes_a_folder_that_reads_like_the_committed_one(tmp_path, caps
     capsys.readouterr()
     assert cli.main(["export", "--out", str(tmp_path / "holder")]) == 1
     assert "holds notes.txt, which export does not write" in capsys.readouterr().err
+    assert cli.main(["export", "--model", str(REFERENCE_EXPORT), "--out", str(tmp_path / "again")]) == 1
+    assert "already an ONNX export" in capsys.readouterr().err and not (tmp_path / "again").exists()
+
+
+def test_a_network_that_is_not_one_chain_is_refused():
+    from fer_utils import models
+
+    keras = models.keras
+    face = keras.Input((48, 48, 1))
+    left, right = keras.layers.Conv2D(2, 3)(face), keras.layers.Conv2D(2, 3)(face)
+    branched = keras.Model(face, keras.layers.Dense(7)(keras.layers.Flatten()(keras.layers.Concatenate()([left, right]))))
+    with pytest.raises(ValueError, match="not one chain"):
+        models.inference_network(branched)
