@@ -67,9 +67,9 @@ def test_onnxruntime_gives_the_keras_probabilities_on_1000_privatetest_faces(ker
     keras_network = np.asarray(keras_classifier.model.predict(x, verbose=0))
     onnx_network = onnx_classifier.model.predict(x)
     np.testing.assert_allclose(onnx_network, keras_network, atol=TOLERANCE, rtol=0)
-    read = onnx_classifier.probabilities(test_faces)  # views, temperature: what predict writes
-    np.testing.assert_allclose(read, keras_classifier.probabilities(test_faces), atol=TOLERANCE, rtol=0)
-    assert (read.argmax(1) == labels).mean() > 0.64  # the tuned CNN with its views: 68.7% on all of PrivateTest
+    assert (onnx_network.argmax(1) == labels).mean() > 0.62  # the tuned CNN, plain: 66.1% on all of PrivateTest
+    read = onnx_classifier.probabilities(test_faces[:200])  # with its 18 views and temperature, as predict writes
+    np.testing.assert_allclose(read, keras_classifier.probabilities(test_faces[:200]), atol=TOLERANCE, rtol=0)
 
 
 def test_the_inference_network_computes_in_float32_without_augmentation(keras_classifier):
