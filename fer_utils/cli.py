@@ -14,7 +14,7 @@ import traceback
 
 from . import atomic, registry
 from .errors import UserError
-from .paths import DEFAULT_PROFILE
+from .paths import DEFAULT_PROFILE, LIVE_HOST, LIVE_PORT
 
 DESCRIPTION = ("The FER2013 report series: `run` executes the numbered notebooks in order with papermill under a "
                "profile, `render` turns a run into its HTML report, `publish` copies its face-free results into the "
@@ -109,10 +109,10 @@ def main(argv: list[str] | None = None) -> int:
                               "installed, else onnx)")
     live = command("live", "read the expressions your camera sees, on a local web page")
     live.add_argument("--model", help="as predict takes it (default: the committed model that scored best on val)")
-    live.add_argument("--host", default="127.0.0.1",
-                      help="the address to listen on (default 127.0.0.1: this machine only; see docs/predict.md for a "
-                           "remote server)")
-    live.add_argument("--port", type=int, default=8765, help="the port to listen on (default 8765)")
+    live.add_argument("--host", default=LIVE_HOST,
+                      help=f"the address to listen on (default {LIVE_HOST}: this machine only; see docs/predict.md for "
+                           f"a remote server)")
+    live.add_argument("--port", type=int, default=LIVE_PORT, help=f"the port to listen on (default {LIVE_PORT})")
     live.add_argument("--runtime", default="auto", help="keras, onnx or auto, as predict takes it (default: auto)")
     live.add_argument("--detector", default="mtcnn", help="mtcnn (default) or haar, as predict takes it")
     live.add_argument("--no-browser", action="store_true", help="do not open the page in a browser")

@@ -128,14 +128,19 @@ def grey(photo: np.ndarray) -> np.ndarray:
     return photo if photo.ndim == 2 else cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
 
 
+def check_detector(detector: str) -> None:
+    """A one-line error where `detector` is not one of DETECTORS (before a model is loaded for nothing)."""
+    if detector not in DETECTORS:
+        raise UserError(f"--detector: unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
+
+
 def detect(photo: np.ndarray, min_face: int = MIN_FACE, detector: str = DETECTOR) -> list[Face]:
     """The faces of a photo (RGB or grey uint8), largest first, of side at least `min_face` pixels, found by
     `detector` (one of DETECTORS). Photos larger than DETECTION_SIDE are searched downscaled; boxes and landmarks
     are given in the photo's own pixels."""
     if min_face < 1:
         raise UserError(f"--min-face must be a positive number of pixels, got {min_face}")
-    if detector not in DETECTORS:
-        raise UserError(f"--detector: unknown detector {detector!r}; choose one of {', '.join(DETECTORS)}")
+    check_detector(detector)
     found = _mtcnn_faces(photo, min_face) if detector == "mtcnn" else _haar_faces(grey(photo), min_face)
     return sorted(found, key=lambda face: -face.box[2])
 

@@ -22,9 +22,9 @@ import numpy as np
 from . import faces
 from .errors import UserError
 from .labels import CLASS_NAMES
-from .video import Tracker
+from .paths import LIVE_HOST, LIVE_PORT
+from .video import Tracker, classified
 
-HOST, PORT = "127.0.0.1", 8765  # localhost only by default: the camera's frames never leave the machine
 PAGE = "live.html"  # beside this module
 MAX_FRAME_BYTES = 8 << 20  # a frame larger than this is refused (a 4K JPEG is about 2 MB)
 
@@ -44,10 +44,8 @@ class FrameReader:
         image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR) if jpeg else None
         if image is None:
             return {"error": "the page sent a frame that is not an image"}
-        found, crops = faces.faces_in(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), self.min_face, self.detector)
-        probabilities = self.classifier.probabilities(crops)
-        boxes = [face.box for face in found]
-        numbers = list(range(1, len(found) + 1)) if still else self.tracker.assign(boxes,
+        boxes, probabilities = classified(self.classifier, image, self.min_face, self.detector)
+        numbers = list(range(1, len(boxes) + 1)) if still else self.tracker.assign(boxes,
                                                                                   time.monotonic() - self.started)
         return {"faces": [{"number": int(n), "box": [int(v) for v in box], "top": CLASS_NAMES[int(p.argmax())],
                            "probabilities": [round(float(v), 4) for v in p]}
@@ -91,16 +89,15 @@ def make_app(classifier, detector: str = faces.DETECTOR, min_face: int = faces.M
                                    websocket_max_message_size=MAX_FRAME_BYTES)
 
 
-def serve(model=None, host: str = HOST, port: int = PORT, runtime: str = "auto", detector: str = faces.DETECTOR,
-          open_browser: bool = True, echo=print) -> None:
+def serve(model=None, host: str = LIVE_HOST, port: int = LIVE_PORT, runtime: str = "auto",
+          detector: str = faces.DETECTOR, open_browser: bool = True, echo=print) -> None:
     """`fer-report live`: load the model, serve the page on host:port until interrupted, and open it in the
     browser (where one can be opened)."""
     from .classifier import load_classifier
 
     if not 0 < port < 65536:
         raise UserError(f"--port must be between 1 and 65535, got {port}")
-    if detector not in faces.DETECTORS:
-        raise UserError(f"--detector: unknown detector {detector!r}; choose one of {', '.join(faces.DETECTORS)}")
+    faces.check_detector(detector)
     classifier = load_classifier(model, runtime=runtime)
     asyncio.run(_serve(classifier, host, port, detector, open_browser, echo))
 

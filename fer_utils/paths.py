@@ -12,6 +12,7 @@ NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 PARAMS_DIR = PROJECT_ROOT / "params"
 RUNS_DIR = PROJECT_ROOT / "runs"
 DEFAULT_PROFILE = "quick"  # params/quick.yaml; the notebooks' parameter cells hold its values
+LIVE_HOST, LIVE_PORT = "127.0.0.1", 8765  # where `fer-report live` listens: this machine only, by default
 
 
 def git_commit(path: str | os.PathLike | None = None) -> str:

@@ -114,8 +114,7 @@ def predict(paths, model: str | os.PathLike | None = None, out: str | os.PathLik
         raise UserError(f"--min-face must be a positive number of pixels, got {min_face}")
     if every < 1:
         raise UserError(f"--every must be a positive number of frames, got {every}")
-    if detector not in faces.DETECTORS:
-        raise UserError(f"--detector: unknown detector {detector!r}; choose one of {', '.join(faces.DETECTORS)}")
+    faces.check_detector(detector)
     if views is not None and views not in VIEW_SETS:
         raise UserError(f"--views: unknown test views {views!r}; choose one of {', '.join(VIEW_SETS)}")
     classifier = load_classifier(model, views, runtime)

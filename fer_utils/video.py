@@ -113,6 +113,14 @@ class Tracker:
         return numbers
 
 
+def classified(classifier, frame: np.ndarray, min_face: int = faces.MIN_FACE, detector: str = faces.DETECTOR
+               ) -> tuple[list[tuple], np.ndarray]:
+    """The faces of one video frame (BGR, as OpenCV reads it): their boxes, largest first, and the class
+    probabilities `classifier` gives each."""
+    found, crops = faces.faces_in(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), min_face, detector)
+    return [face.box for face in found], classifier.probabilities(crops)
+
+
 def read_video(classifier, path: str | os.PathLike, every: int = 1, min_face: int = faces.MIN_FACE,
                detector: str = faces.DETECTOR, annotated: str | os.PathLike | None = None, progress=None
                ) -> VideoResult:
@@ -150,16 +158,15 @@ def read_video(classifier, path: str | os.PathLike, every: int = 1, min_face: in
                     if not writer.isOpened():
                         raise VideoError(f"{annotated}: OpenCV cannot write an MP4 video here (no mp4v encoder)")
                 if read % every == 0:
-                    found, crops = faces.faces_in(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), min_face, detector)
-                    probabilities = classifier.probabilities(crops)
-                    numbers = tracker.assign([face.box for face in found], read / fps)
+                    boxes, probabilities = classified(classifier, frame, min_face, detector)
+                    numbers = tracker.assign(boxes, read / fps)
                     labels = []
-                    for face, number, probs in zip(found, numbers, probabilities):
+                    for box, number, probs in zip(boxes, numbers, probabilities):
                         top = CLASS_NAMES[int(probs.argmax())]
                         rows.append({"file": str(path), "frame": read, "time": round(read / fps, 3), "face": number,
-                                     **dict(zip(("x", "y", "width", "height"), map(int, face.box))),
+                                     **dict(zip(("x", "y", "width", "height"), map(int, box))),
                                      **{c: round(float(p), 4) for c, p in zip(CLASS_NAMES, probs)}, "top": top})
-                        labels.append((face.box, f"{number} {top} {probs.max():.0%}"))
+                        labels.append((box, f"{number} {top} {probs.max():.0%}"))
                 if writer is not None:
                     writer.write(_annotate(frame, labels))
                 read += 1
