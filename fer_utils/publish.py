@@ -123,6 +123,8 @@ def _write(run: RunPaths, run_results: dict, names: list[str], only, stage: Path
     if not only:  # each record with its own SHA-256: a byte changed by hand later is caught when it is reused
         run_results["seeds"] = {name: {seed: reference.seal(r) for seed, r in seeds.items()}
                                 for name, seeds in run_results.get("seeds", {}).items()}
+    run_results["goals"] = results.goals(run_results["models"], run_results.get("seeds", {}),
+                                         run_results.get("ensemble"))
     put(committed, json.dumps(run_results, indent=1) + "\n")
     put(folder / "results.md", results.markdown(results.table(
         run_results["models"], anchors=True, ensemble=run_results.get("ensemble"))))

@@ -74,8 +74,8 @@ def _render(run: Path, executed: list[Path], stopped: dict[str, str], progress) 
 
 def results_of(run: Path, manifest: dict) -> dict:
     """The run's results.json: every trained model's results record (`fer_utils.results`), with the profile and
-    the data's SHA-256, and the run's ensemble (`fer_utils.ensemble`) and calibration (`fer_utils.calibration`)
-    when it has them."""
+    the data's SHA-256, the run's ensemble (`fer_utils.ensemble`) and calibration (`fer_utils.calibration`)
+    when it has them, and where it stands against its goals (`fer_utils.results.goals`)."""
     summary = {"profile": manifest.get("profile", run.name), "data_sha256": manifest.get("data", {}).get("sha256"),
                "models": results.collect(run)}
     seeds = results.collect_seeds(run)
@@ -84,6 +84,7 @@ def results_of(run: Path, manifest: dict) -> dict:
     for key, path in (("ensemble", RunPaths(run).ensemble), ("calibration", RunPaths(run).calibration)):
         if path.exists():
             summary[key] = json.loads(path.read_text())
+    summary["goals"] = results.goals(summary["models"], seeds, summary.get("ensemble"))
     return summary
 
 

@@ -37,6 +37,9 @@ COUNTS = ("trainable parameters", "epochs", "best epoch")
 FACES_COLUMNS = {"val": "val faces", "test": "test faces"}  # how many faces each split's accuracies are over
 
 
+SINGLE_NETWORK_GOAL = 0.70  # one network of the report's CNN's size, chosen on val; an ensemble's goal is Tang's
+
+
 def anchor(key: str) -> float:
     """The accuracy the literature states for ANCHORS[key]."""
     return ANCHORS[key][1]
@@ -192,6 +195,52 @@ def collect_seeds(run_dir: str | os.PathLike) -> dict[str, dict[str, dict]]:
             if seed.isdigit():
                 found.setdefault(name, {})[seed] = json.loads(path.read_text())
     return found
+
+
+def goals(models: dict[str, dict], seeds: dict[str, dict[str, dict]], ensemble: dict | None) -> dict:
+    """Where a run stands, on test (PrivateTest) with everything chosen on val (PublicTest) alone, against its two
+    goals: the ensemble against Tang's winning accuracy, and the network with as many parameters as the report's
+    CNN that is most accurate on val with its chosen views (registered models and extra seeds alike) against
+    SINGLE_NETWORK_GOAL. Each: the goal, val and test accuracy, whether test reaches the goal, and the points
+    between; a goal the run cannot judge (no ensemble, no report's CNN, no test split) is left out."""
+    def standing(goal: float, val: float, test: float, **more) -> dict:
+        return {**more, "goal": goal, "val": val, "test": test, "reached": bool(test >= goal),
+                "points_to_goal": round(100 * (goal - test), 2)}
+
+    found = {}
+    if ensemble and ensemble.get("test") is not None:
+        found["ensemble"] = standing(anchor("tang"), ensemble["val"], ensemble["test"])
+    size = models.get("cnn", {}).get("trainable_parameters")
+    everyone = {**models, **{f"{n}-seed{s}": r for n, by_seed in seeds.items() for s, r in by_seed.items()}}
+    same_size = {n: r for n, r in everyone.items() if r["trainable_parameters"] == size and "test" in r}
+    if same_size:
+        name = max(same_size, key=lambda n: same_size[n]["val"]["views_accuracy"])  # ties: the earlier
+        chosen = same_size[name]
+        found["single_network"] = standing(SINGLE_NETWORK_GOAL, chosen["val"]["views_accuracy"],
+                                           chosen["test"]["views_accuracy"], model=name, parameters=size,
+                                           views=chosen["test"]["views"], candidates=sorted(same_size))
+    return found
+
+
+def goals_text(standing: dict) -> str:
+    """`goals`' standing in sentences: each goal, the accuracy reached on test (PrivateTest) and the points to it."""
+    def verdict(goal: dict, what: str) -> str:
+        gap = goal["points_to_goal"]
+        reached = f"reached, {points(goal['test'] - goal['goal'])} over {what}"
+        return reached if goal["reached"] else f"{gap:.1f} points short of {what}"
+
+    sentences = []
+    if "ensemble" in standing:
+        e = standing["ensemble"]
+        tang = f"Tang's {e['goal']:.2%}"
+        sentences.append(f"The ensemble scores {e['test']:.1%} on test (PrivateTest): {verdict(e, tang)}.")
+    if "single_network" in standing:
+        one = standing["single_network"]
+        sentences.append(
+            f"Of the {len(one['candidates'])} trainings with the report's {one['parameters']:,} parameters, the most "
+            f"accurate on val (PublicTest) is {registry.label(one['model'])} ({one['val']:.1%} on val); it scores "
+            f"{one['test']:.1%} on test with {one['views']}: {verdict(one, format(one['goal'], '.0%'))}.")
+    return " ".join(sentences)
 
 
 def trainings(run_dir: str | os.PathLike, students: bool = True) -> list[str]:

@@ -75,3 +75,28 @@ def test_tables_read_as_percentages_counts_and_blanks():
     assert table.loc[2].tolist() == ["1.250", "41.0%", "1.400", "40.0%", "9.90e-04", "11.0"]
     assert not unreadable([*shown.to_numpy().ravel(), *table.to_numpy().ravel()])
     assert unreadable(["NaN", "<NA>", "0.123456", "61.2%"]) == ["NaN", "<NA>", "0.123456"]
+
+
+def test_goals_take_the_single_network_chosen_on_val_not_the_best_on_test():
+    def trained(name, parameters, val, test):
+        return results.record(name, trainable_parameters=parameters, epochs=3, best_epoch=2, training_seconds=60,
+                              splits={"val": {"views_accuracy": val, "views": "mirror"},
+                                      "test": {"views_accuracy": test, "views": "mirror"}})
+
+    models = {"cnn": trained("cnn", 1_703_623, 0.62, 0.63), "cnn_tuned": trained("cnn_tuned", 1_703_623, 0.67, 0.687),
+              "dlsvm_svm": trained("dlsvm_svm", 5_008_295, 0.70, 0.72)}  # more accurate, but not the report's size
+    seeds = {"cnn_tuned": {"43": trained("cnn_tuned", 1_703_623, 0.666, 0.705)}}  # best on test, not on val
+    standing = results.goals(models, seeds, {"val": 0.68, "test": 0.7116})
+    single = standing["single_network"]
+    assert (single["model"], single["test"], single["reached"]) == ("cnn_tuned", 0.687, False)
+    assert single["points_to_goal"] == 1.3 and single["candidates"] == ["cnn", "cnn_tuned", "cnn_tuned-seed43"]
+    assert standing["ensemble"]["reached"] and standing["ensemble"]["points_to_goal"] == 0.0
+    assert results.goals_text(standing) == (
+        "The ensemble scores 71.2% on test (PrivateTest): reached, +0.0 points over Tang's 71.16%. Of the 3 trainings "
+        "with the report's 1,703,623 parameters, the most accurate on val (PublicTest) is CNN, tuned recipe (67.0% on "
+        "val); it scores 68.7% on test with mirror: 1.3 points short of 70%.")
+    seeds["cnn_tuned"]["43"]["val"]["views_accuracy"] = 0.671
+    assert results.goals(models, seeds, None) == {"single_network": {**single, "model": "cnn_tuned-seed43", "val": 0.671,
+                                                                     "test": 0.705, "reached": True,
+                                                                     "points_to_goal": -0.5}}
+    assert results.goals({"dnn": trained("dnn", 5, 0.4, 0.4)}, {}, {"val": 0.6, "test": None}) == {}
