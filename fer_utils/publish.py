@@ -31,7 +31,8 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[s
     SHA-256, no path of this machine), histories/<model>.csv, outputs/<model>.npz (val and test outputs with the
     chosen views: numbers, no face), FACE_FREE_FIGURES into figures/, and each model's best model without
     optimizer state in the compact form (`reference.save_compact`; a model whose weights are already committed is
-    not rewritten), with the preprocessing statistics, into models/. With `only` (model names, and "ensemble"),
+    not rewritten), with the preprocessing statistics, into models/; files of trainings the run does not hold
+    are removed. With `only` (model names, and "ensemble"),
     the run need not be rendered: just those models' records, histories and weights (and the run's ensemble)
     replace theirs in the committed results, beside the others, and the claims are computed again; the run must
     use the committed preprocessing statistics. A second reference run (`into` e.g. "reference/full") keeps its
@@ -99,6 +100,12 @@ def _write(run: RunPaths, run_results: dict, names: list[str], only, stage: Path
     `staged_figures`; the files written, at their staged paths."""
     if folder.exists():
         shutil.copytree(folder, stage)
+    if not only:  # the whole run replaces the committed one: no model, history or outputs of a training it lacks
+        shutil.rmtree(stage / "histories", ignore_errors=True)
+        shutil.rmtree(stage / "outputs", ignore_errors=True)
+        for model in (stage / "models").glob("*.keras"):
+            if model.stem not in names:
+                model.unlink()
     stage.mkdir(parents=True, exist_ok=True)
     staged_figures.mkdir(parents=True, exist_ok=True)
     committed, figures = stage / results.RESULTS_FILE, staged_figures

@@ -194,7 +194,12 @@ def test_publish_copies_only_face_free_results(real_source, rendered_smoke_run, 
     assert getattr(cnn, "optimizer", None) is None and train.trainable_parameters(cnn) == 1_703_623
     manifest = json.loads((tmp_path / "reference" / "manifest.json").read_text())
     assert manifest["data"]["source"] == real_source.name and len(manifest["data"]["sha256"]) == 64
+    stale = [tmp_path / "reference" / kind / f"cnn_gone.{ext}" for kind, ext in
+             (("models", "keras"), ("histories", "csv"), ("outputs", "npz"))]  # a training the run no longer holds
+    for path in stale:
+        path.write_bytes(b"left from an earlier run")
     again = {p.relative_to(tmp_path).as_posix() for p in publish.publish(run_dir, tmp_path)}
+    assert not any(path.exists() for path in stale)
     models = {f"reference/models/{name}.keras" for name in registry.MODELS}
     statistics = {"reference/models/preprocessing.npz", "reference/models/tang_preprocessing.npz"}
     assert models | statistics <= written
