@@ -238,7 +238,7 @@ def goals_text(standing: dict) -> str:
         one = standing["single_network"]
         sentences.append(
             f"Of the {len(one['candidates'])} trainings with the report's {one['parameters']:,} parameters, the most "
-            f"accurate on val (PublicTest) is {registry.label(one['model'])} ({one['val']:.1%} on val); it scores "
+            f"accurate on val (PublicTest) is {registry.label(one['model'])}, {one['val']:.1%} on val; it scores "
             f"{one['test']:.1%} on test with {one['views']}: {verdict(one, format(one['goal'], '.0%'))}.")
     return " ".join(sentences)
 

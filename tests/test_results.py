@@ -93,8 +93,8 @@ def test_goals_take_the_single_network_chosen_on_val_not_the_best_on_test():
     assert standing["ensemble"]["reached"] and standing["ensemble"]["points_to_goal"] == 0.0
     assert results.goals_text(standing) == (
         "The ensemble scores 71.2% on test (PrivateTest): reached, +0.0 points over Tang's 71.16%. Of the 3 trainings "
-        "with the report's 1,703,623 parameters, the most accurate on val (PublicTest) is CNN, tuned recipe (67.0% on "
-        "val); it scores 68.7% on test with mirror: 1.3 points short of 70%.")
+        "with the report's 1,703,623 parameters, the most accurate on val (PublicTest) is CNN, tuned recipe, 67.0% on "
+        "val; it scores 68.7% on test with mirror: 1.3 points short of 70%.")
     seeds["cnn_tuned"]["43"]["val"]["views_accuracy"] = 0.671
     assert results.goals(models, seeds, None) == {"single_network": {**single, "model": "cnn_tuned-seed43", "val": 0.671,
                                                                      "test": 0.705, "reached": True,
