@@ -32,11 +32,10 @@ def publish(run_dir: str | os.PathLike, project: str | os.PathLike, only: list[s
     chosen views: numbers, no face), FACE_FREE_FIGURES into figures/, and each model's best model without
     optimizer state in the compact form (`reference.save_compact`; a model whose weights are already committed is
     not rewritten), with the preprocessing statistics, into models/; files of trainings the run does not hold
-    are removed. With `only` (model names, and "ensemble"),
-    the run need not be rendered: just those models' records, histories and weights (and the run's ensemble)
-    replace theirs in the committed results, beside the others, and the claims are computed again; the run must
-    use the committed preprocessing statistics. A second reference run (`into` e.g. "reference/full") keeps its
-    figures in its own figures/. Returns the files written."""
+    are removed. With `only` (model names, and "ensemble"), the run need not be rendered: just those models'
+    records, histories and weights (and the run's ensemble) replace theirs in the committed results, beside the
+    others, and the claims are computed again; the run must use the committed preprocessing statistics. A second
+    reference run (`into` e.g. "reference/full") keeps its figures in its own figures/. Returns the files written."""
     from .loading import load_best
     from .models import keras
 
